@@ -1,1 +1,14 @@
+//! medialib: a self-hosted media library server whose HTTP API is compatible with the Prismic Asset API.
+
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod domain;
+pub mod error;
 pub mod probe;
+pub mod routes;
+pub mod startup;
+pub mod state;
+pub mod storage;
+pub mod telemetry;

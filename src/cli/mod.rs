@@ -1,0 +1,74 @@
+//! The `medialib` command line.
+
+mod accounts;
+mod output;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{LogFormat, ServeSettings, StorageSettings};
+
+/// A self-hosted media library server compatible with the Prismic Asset API.
+#[derive(Debug, Parser)]
+#[command(name = "medialib", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    storage: StorageSettings,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP API.
+    Serve(ServeSettings),
+    /// Create, list and delete repositories.
+    #[command(subcommand)]
+    Repository(accounts::RepositoryCommand),
+    /// Create, list and revoke API tokens.
+    #[command(subcommand)]
+    Token(accounts::TokenCommand),
+    /// Create users of the Authentication API, set their passwords, list them.
+    #[command(subcommand)]
+    User(accounts::UserCommand),
+}
+
+/// Runs the command line; returns 0 on success and 1 with a one-line message on standard error otherwise.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let log_format = match &cli.command {
+        Command::Serve(settings) => settings.log_format,
+        _ => LogFormat::Text,
+    };
+    let default_filter = match &cli.command {
+        Command::Serve(_) => "info,sqlx=warn",
+        _ => "warn,sqlx=error",
+    };
+    crate::telemetry::init(log_format, default_filter);
+
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("error: failed to start the async runtime: {error}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Serve(settings) => crate::startup::serve(settings, cli.storage).await,
+        Command::Repository(command) => accounts::run_repository(command, &cli.storage).await,
+        Command::Token(command) => accounts::run_token(command, &cli.storage).await,
+        Command::User(command) => accounts::run_user(command, &cli.storage).await,
+    }
+}

@@ -1,0 +1,285 @@
+//! Metadata storage: the interface every database backend implements, and its records.
+//!
+//! Handlers see only [`Database`]; the SQLite backend lives in [`sqlite`]. Times are Unix epoch milliseconds.
+
+pub mod sqlite;
+
+use async_trait::async_trait;
+
+/// Failure of a database operation.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The row the operation targets does not exist.
+    #[error("not found")]
+    NotFound,
+    /// A uniqueness rule would be broken (a repository or tag name in use, a duplicate email).
+    #[error("conflict")]
+    Conflict,
+    /// The operation names a row that does not exist, such as an unknown tag id in an asset's tag list.
+    #[error("unknown reference {0}")]
+    UnknownReference(String),
+    /// The database cannot be reached or is busy beyond the timeout.
+    #[error("database unavailable: {0:#}")]
+    Unavailable(anyhow::Error),
+    #[error("database failure: {0:#}")]
+    Other(anyhow::Error),
+}
+
+pub type DbResult<T> = Result<T, DbError>;
+
+#[derive(Debug, Clone)]
+pub struct RepositoryRecord {
+    pub id: i64,
+    pub name: String,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct RepositorySummary {
+    pub name: String,
+    pub created_at: i64,
+    pub assets: i64,
+    pub tokens: i64,
+}
+
+/// A token to store; only the hash of its secret is kept.
+#[derive(Debug, Clone)]
+pub struct NewToken {
+    pub id: String,
+    pub secret_hash: String,
+    pub repository_id: Option<i64>,
+    pub user_id: Option<String>,
+    pub read_only: bool,
+    pub label: Option<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub id: String,
+    pub repository_id: Option<i64>,
+    pub user_id: Option<String>,
+    pub read_only: bool,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TokenSummary {
+    pub id: String,
+    pub kind: &'static str,
+    pub repository: Option<String>,
+    pub user_email: Option<String>,
+    pub read_only: bool,
+    pub label: Option<String>,
+    pub created_at: i64,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct UserRecord {
+    pub id: String,
+    pub email: String,
+    pub password_hash: Option<String>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct UserSummary {
+    pub id: String,
+    pub email: String,
+    pub repositories: Vec<String>,
+    pub has_password: bool,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TagRecord {
+    pub id: String,
+    pub name: String,
+    pub created_at: i64,
+    pub last_modified: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct TagWithCount {
+    pub tag: TagRecord,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct AssetRecord {
+    pub id: String,
+    pub repository_id: i64,
+    pub filename: String,
+    pub uploaded_filename: String,
+    pub extension: String,
+    pub size: i64,
+    pub kind: String,
+    pub content_type: String,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub notes: Option<String>,
+    pub credits: Option<String>,
+    pub alt: Option<String>,
+    pub uploader_id: String,
+    pub sha256: String,
+    pub storage_key: String,
+    pub created_at: i64,
+    pub last_modified: i64,
+    /// Tags ordered by name.
+    pub tags: Vec<TagRecord>,
+}
+
+/// An asset whose bytes are stored; inserting it also removes its pending-object row.
+#[derive(Debug, Clone)]
+pub struct NewAsset {
+    pub id: String,
+    pub repository_id: i64,
+    pub filename: String,
+    pub extension: String,
+    pub size: i64,
+    pub kind: String,
+    pub content_type: String,
+    pub width: Option<i64>,
+    pub height: Option<i64>,
+    pub notes: Option<String>,
+    pub credits: Option<String>,
+    pub alt: Option<String>,
+    pub uploader_id: String,
+    pub sha256: String,
+    pub storage_key: String,
+    pub created_at: i64,
+}
+
+/// New filename of an asset with its derived values.
+#[derive(Debug, Clone)]
+pub struct Rename {
+    pub filename: String,
+    pub extension: String,
+}
+
+/// Changes to an asset; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct AssetPatch {
+    pub notes: Option<String>,
+    pub credits: Option<String>,
+    pub alt: Option<String>,
+    pub filename: Option<Rename>,
+    /// The whole new set of tag ids.
+    pub tags: Option<Vec<String>>,
+}
+
+/// Sort position of an item in a listing: the score (keyword searches only), then newest first, then id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListPosition {
+    pub score: Option<i64>,
+    pub created_at: i64,
+    pub id: String,
+}
+
+/// A validated `GET /assets` query.
+#[derive(Debug, Clone, Default)]
+pub struct ListQuery {
+    pub repository_id: i64,
+    pub limit: u32,
+    pub after: Option<ListPosition>,
+    pub kind: Option<String>,
+    /// The folded keyword; `None` when there is no keyword filter.
+    pub keyword: Option<String>,
+    /// Distinct tag ids an asset must all carry.
+    pub tags: Vec<String>,
+    /// Distinct asset ids, in request order.
+    pub ids: Vec<String>,
+    pub uploader_id: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListedAsset {
+    pub asset: AssetRecord,
+    pub position: ListPosition,
+}
+
+#[derive(Debug, Clone)]
+pub struct ListPage {
+    pub items: Vec<ListedAsset>,
+    pub total: i64,
+    /// Requested ids that do not exist in the repository, in request order.
+    pub missing_ids: Vec<String>,
+}
+
+/// Rank of a keyword match: a filename equal to the keyword, then starting with it, then containing it, then a
+/// match in alt, notes or credits. Lower ranks come first.
+pub mod score {
+    pub const FILENAME_EQUAL: i64 = 0;
+    pub const FILENAME_PREFIX: i64 = 1;
+    pub const FILENAME_CONTAINS: i64 = 2;
+    pub const OTHER_FIELD: i64 = 3;
+}
+
+/// Metadata storage shared by every server instance on the same database.
+#[async_trait]
+pub trait Database: Send + Sync + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> DbResult<()>;
+
+    /// Creates the repository `name` and a token for it when the database has never held a repository; returns
+    /// whether this call created it. Safe when several processes start together: only one of them creates it.
+    async fn bootstrap(&self, name: &str, token: NewToken) -> DbResult<bool>;
+
+    async fn create_repository(&self, name: &str, now: i64) -> DbResult<RepositoryRecord>;
+    async fn list_repositories(&self) -> DbResult<Vec<RepositorySummary>>;
+    /// Deletes a repository with its assets, tags and tokens; returns the storage keys that are now unreferenced
+    /// (they are also recorded as pending objects, so the sweeper deletes them if the caller does not).
+    async fn delete_repository(&self, name: &str, now: i64) -> DbResult<Vec<String>>;
+    async fn find_repository(&self, name: &str) -> DbResult<Option<RepositoryRecord>>;
+
+    async fn create_token(&self, token: NewToken) -> DbResult<()>;
+    async fn list_tokens(&self) -> DbResult<Vec<TokenSummary>>;
+    async fn revoke_token(&self, id: &str, now: i64) -> DbResult<()>;
+    async fn find_token(&self, secret_hash: &str) -> DbResult<Option<TokenRecord>>;
+
+    /// Creates a user, or adds the repository to an existing user with that email.
+    async fn create_user(&self, email: &str, repository_id: i64, now: i64) -> DbResult<UserRecord>;
+    /// Sets a user's password hash and revokes all of that user's session tokens.
+    async fn set_password(&self, email: &str, password_hash: &str, now: i64) -> DbResult<()>;
+    async fn list_users(&self) -> DbResult<Vec<UserSummary>>;
+    async fn find_user_by_email(&self, email: &str) -> DbResult<Option<UserRecord>>;
+    async fn user_in_repository(&self, user_id: &str, repository_id: i64) -> DbResult<bool>;
+
+    /// Records a stored object that no asset references yet; the sweeper deletes it after `not_before`.
+    async fn add_pending_object(&self, storage_key: &str, not_before: i64) -> DbResult<()>;
+    /// Forgets a pending object, once it is referenced or deleted.
+    async fn remove_pending_object(&self, storage_key: &str) -> DbResult<()>;
+    /// Returns up to `limit` pending objects whose `not_before` has passed.
+    async fn due_pending_objects(&self, now: i64, limit: u32) -> DbResult<Vec<String>>;
+
+    /// Inserts an asset and removes its pending-object row in one transaction. Fails with `NotFound` when that row is
+    /// gone, because the sweeper may then have deleted the bytes.
+    async fn insert_asset(&self, asset: NewAsset) -> DbResult<AssetRecord>;
+    async fn list_assets(&self, query: &ListQuery) -> DbResult<ListPage>;
+    /// Applies a patch; `NotFound` for an unknown asset, `UnknownReference` for an unknown tag id.
+    async fn update_asset(&self, repository_id: i64, id: &str, patch: AssetPatch, now: i64) -> DbResult<AssetRecord>;
+    /// Deletes the assets among `ids` that exist and returns their storage keys, which are recorded as pending
+    /// objects due at once.
+    async fn delete_assets(&self, repository_id: i64, ids: &[String], now: i64) -> DbResult<Vec<String>>;
+    async fn list_uploaders(&self, repository_id: i64) -> DbResult<Vec<String>>;
+    /// Finds an asset by repository name and id, for file delivery.
+    async fn find_asset(&self, repository: &str, id: &str) -> DbResult<Option<AssetRecord>>;
+
+    async fn list_tags(&self, repository_id: i64) -> DbResult<Vec<TagWithCount>>;
+    async fn create_tag(&self, repository_id: i64, name: &str, now: i64) -> DbResult<TagRecord>;
+    async fn rename_tag(&self, repository_id: i64, id: &str, name: &str, now: i64) -> DbResult<TagRecord>;
+    async fn delete_tag(&self, repository_id: i64, id: &str) -> DbResult<()>;
+    /// Adds (`assign` true) or removes a tag on assets; `NotFound` for an unknown tag, `UnknownReference` when any
+    /// asset id is unknown, in which case nothing changes.
+    async fn set_tag_on_assets(
+        &self,
+        repository_id: i64,
+        tag_id: &str,
+        asset_ids: &[String],
+        assign: bool,
+        now: i64,
+    ) -> DbResult<()>;
+}

@@ -1,0 +1,262 @@
+//! The embedded SQLite backend.
+//!
+//! The database runs in WAL mode with `synchronous = FULL`, so a committed transaction survives a killed process and
+//! a power loss. Every transaction that writes starts with `BEGIN IMMEDIATE`: it takes the write lock up front, so a
+//! read-then-write transaction never fails to upgrade when another process (a CLI command, a second server) wrote in
+//! between.
+
+mod accounts;
+mod assets;
+mod tags;
+
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Sqlite, SqlitePool, Transaction};
+
+use super::*;
+
+/// Metadata in one SQLite file.
+#[derive(Clone)]
+pub struct SqliteDatabase {
+    pool: SqlitePool,
+}
+
+impl SqliteDatabase {
+    /// Opens (creating if needed) the database at `path` and applies pending migrations.
+    pub async fn open(path: &Path) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        Self::connect(options).await
+    }
+
+    /// Opens a database from a `sqlite://` URL.
+    pub async fn open_url(url: &str) -> anyhow::Result<Self> {
+        let options = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        Self::connect(options).await
+    }
+
+    async fn connect(options: SqliteConnectOptions) -> anyhow::Result<Self> {
+        let pool = SqlitePoolOptions::new()
+            .max_connections(8)
+            .acquire_timeout(Duration::from_secs(15))
+            .connect_with(options)
+            .await?;
+        let database = Self { pool };
+        database.migrate().await?;
+        Ok(database)
+    }
+
+    /// Applies pending migrations. Several processes may start at once: one applies a migration while the others
+    /// wait on the write lock, fail on the tables it created, and find the migration applied when they retry.
+    async fn migrate(&self) -> anyhow::Result<()> {
+        let migrator = sqlx::migrate!("./migrations/sqlite");
+        let mut attempt = 0;
+        loop {
+            match migrator.run(&self.pool).await {
+                Ok(()) => return Ok(()),
+                Err(error) if attempt < 5 => {
+                    attempt += 1;
+                    tracing::debug!(error = %error, attempt, "migration failed; retrying");
+                    tokio::time::sleep(Duration::from_millis(100 * attempt)).await;
+                }
+                Err(error) => return Err(error.into()),
+            }
+        }
+    }
+
+    async fn begin_write(&self) -> DbResult<Transaction<'static, Sqlite>> {
+        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_error)
+    }
+}
+
+/// Maps a driver error to a [`DbError`]: constraint violations become `Conflict`, lock and pool time-outs
+/// `Unavailable`.
+pub(crate) fn map_error(error: sqlx::Error) -> DbError {
+    match &error {
+        sqlx::Error::Database(db_error) => {
+            let code = db_error.code().unwrap_or_default();
+            match code.as_ref() {
+                // SQLITE_CONSTRAINT_UNIQUE and SQLITE_CONSTRAINT_PRIMARYKEY.
+                "2067" | "1555" => DbError::Conflict,
+                // SQLITE_BUSY, SQLITE_LOCKED and their extended codes.
+                c if c == "5" || c == "6" || c.parse::<i32>().is_ok_and(|n| n & 0xff == 5) => {
+                    DbError::Unavailable(error.into())
+                }
+                _ => DbError::Other(error.into()),
+            }
+        }
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => DbError::Unavailable(error.into()),
+        sqlx::Error::RowNotFound => DbError::NotFound,
+        _ => DbError::Other(error.into()),
+    }
+}
+
+trait ResultExt<T> {
+    fn db(self) -> DbResult<T>;
+}
+
+impl<T> ResultExt<T> for Result<T, sqlx::Error> {
+    fn db(self) -> DbResult<T> {
+        self.map_err(map_error)
+    }
+}
+
+#[async_trait]
+impl Database for SqliteDatabase {
+    async fn ping(&self) -> DbResult<()> {
+        sqlx::query("SELECT 1").execute(&self.pool).await.db().map(|_| ())
+    }
+
+    async fn bootstrap(&self, name: &str, token: NewToken) -> DbResult<bool> {
+        self.bootstrap(name, token).await
+    }
+
+    async fn create_repository(&self, name: &str, now: i64) -> DbResult<RepositoryRecord> {
+        self.create_repository(name, now).await
+    }
+
+    async fn list_repositories(&self) -> DbResult<Vec<RepositorySummary>> {
+        self.list_repositories().await
+    }
+
+    async fn delete_repository(&self, name: &str, now: i64) -> DbResult<Vec<String>> {
+        self.delete_repository(name, now).await
+    }
+
+    async fn find_repository(&self, name: &str) -> DbResult<Option<RepositoryRecord>> {
+        self.find_repository(name).await
+    }
+
+    async fn create_token(&self, token: NewToken) -> DbResult<()> {
+        self.create_token(token).await
+    }
+
+    async fn list_tokens(&self) -> DbResult<Vec<TokenSummary>> {
+        self.list_tokens().await
+    }
+
+    async fn revoke_token(&self, id: &str, now: i64) -> DbResult<()> {
+        self.revoke_token(id, now).await
+    }
+
+    async fn find_token(&self, secret_hash: &str) -> DbResult<Option<TokenRecord>> {
+        self.find_token(secret_hash).await
+    }
+
+    async fn create_user(&self, email: &str, repository_id: i64, now: i64) -> DbResult<UserRecord> {
+        self.create_user(email, repository_id, now).await
+    }
+
+    async fn set_password(&self, email: &str, password_hash: &str, now: i64) -> DbResult<()> {
+        self.set_password(email, password_hash, now).await
+    }
+
+    async fn list_users(&self) -> DbResult<Vec<UserSummary>> {
+        self.list_users().await
+    }
+
+    async fn find_user_by_email(&self, email: &str) -> DbResult<Option<UserRecord>> {
+        self.find_user_by_email(email).await
+    }
+
+    async fn user_in_repository(&self, user_id: &str, repository_id: i64) -> DbResult<bool> {
+        self.user_in_repository(user_id, repository_id).await
+    }
+
+    async fn add_pending_object(&self, storage_key: &str, not_before: i64) -> DbResult<()> {
+        sqlx::query("INSERT OR REPLACE INTO pending_objects (storage_key, not_before) VALUES (?, ?)")
+            .bind(storage_key)
+            .bind(not_before)
+            .execute(&self.pool)
+            .await
+            .db()
+            .map(|_| ())
+    }
+
+    async fn remove_pending_object(&self, storage_key: &str) -> DbResult<()> {
+        sqlx::query("DELETE FROM pending_objects WHERE storage_key = ?")
+            .bind(storage_key)
+            .execute(&self.pool)
+            .await
+            .db()
+            .map(|_| ())
+    }
+
+    async fn due_pending_objects(&self, now: i64, limit: u32) -> DbResult<Vec<String>> {
+        sqlx::query_scalar("SELECT storage_key FROM pending_objects WHERE not_before <= ? ORDER BY not_before LIMIT ?")
+            .bind(now)
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .db()
+    }
+
+    async fn insert_asset(&self, asset: NewAsset) -> DbResult<AssetRecord> {
+        self.insert_asset(asset).await
+    }
+
+    async fn list_assets(&self, query: &ListQuery) -> DbResult<ListPage> {
+        self.list_assets(query).await
+    }
+
+    async fn update_asset(&self, repository_id: i64, id: &str, patch: AssetPatch, now: i64) -> DbResult<AssetRecord> {
+        self.update_asset(repository_id, id, patch, now).await
+    }
+
+    async fn delete_assets(&self, repository_id: i64, ids: &[String], now: i64) -> DbResult<Vec<String>> {
+        self.delete_assets(repository_id, ids, now).await
+    }
+
+    async fn list_uploaders(&self, repository_id: i64) -> DbResult<Vec<String>> {
+        sqlx::query_scalar("SELECT DISTINCT uploader_id FROM assets WHERE repository_id = ? ORDER BY uploader_id")
+            .bind(repository_id)
+            .fetch_all(&self.pool)
+            .await
+            .db()
+    }
+
+    async fn find_asset(&self, repository: &str, id: &str) -> DbResult<Option<AssetRecord>> {
+        self.find_asset(repository, id).await
+    }
+
+    async fn list_tags(&self, repository_id: i64) -> DbResult<Vec<TagWithCount>> {
+        self.list_tags(repository_id).await
+    }
+
+    async fn create_tag(&self, repository_id: i64, name: &str, now: i64) -> DbResult<TagRecord> {
+        self.create_tag(repository_id, name, now).await
+    }
+
+    async fn rename_tag(&self, repository_id: i64, id: &str, name: &str, now: i64) -> DbResult<TagRecord> {
+        self.rename_tag(repository_id, id, name, now).await
+    }
+
+    async fn delete_tag(&self, repository_id: i64, id: &str) -> DbResult<()> {
+        self.delete_tag(repository_id, id).await
+    }
+
+    async fn set_tag_on_assets(
+        &self,
+        repository_id: i64,
+        tag_id: &str,
+        asset_ids: &[String],
+        assign: bool,
+        now: i64,
+    ) -> DbResult<()> {
+        self.set_tag_on_assets(repository_id, tag_id, asset_ids, assign, now).await
+    }
+}

@@ -1,0 +1,327 @@
+//! `POST /assets`: upload a file as a new asset.
+//!
+//! The body streams to the object store while the first megabyte is kept for the probe, so memory stays flat
+//! whatever the file size. Write order: a pending-object row, then the bytes (flushed to disk), then in one
+//! transaction the asset row and the removal of the pending row. A process killed at any point leaves either a
+//! complete asset or bytes that the sweeper deletes after the grace period.
+
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::HeaderMap;
+use axum::Json;
+use bytes::Bytes;
+use sha2::{Digest, Sha256};
+
+use super::multipart;
+use crate::auth::{Caller, WriteAccess};
+use crate::db::{DbError, NewAsset};
+use crate::domain::filename::Filename;
+use crate::domain::ids::new_asset_id;
+use crate::domain::now_millis;
+use crate::domain::text_field;
+use crate::error::{ApiError, ApiResult};
+use crate::probe::{self, HEAD_LEN};
+use crate::routes::model::Asset;
+use crate::state::AppState;
+use crate::storage::{asset_key, Upload};
+
+/// Largest text part accepted before its length is counted in characters: 500 code points of up to 4 bytes.
+const MAX_TEXT_PART_BYTES: usize = text_field::MAX_TEXT_CHARS * 4;
+/// Largest ignored part (an unknown field) that is read and discarded.
+const MAX_IGNORED_PART_BYTES: usize = 64 * 1024;
+
+/// Most bytes of an oversized file read and discarded before the 413 is sent.
+const MAX_DRAIN_BYTES: usize = 16 * 1024 * 1024;
+
+/// Multipart body of an upload, as documented in the OpenAPI document.
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+pub struct UploadForm {
+    /// The file, with a filename.
+    #[schema(value_type = String, format = Binary)]
+    file: Vec<u8>,
+    /// At most 500 characters.
+    notes: Option<String>,
+    /// At most 500 characters.
+    credits: Option<String>,
+    /// At most 500 characters.
+    alt: Option<String>,
+}
+
+/// Uploads a file and returns the new asset.
+#[utoipa::path(
+    post,
+    path = "/assets",
+    tag = "assets",
+    request_body(content = UploadForm, content_type = "multipart/form-data"),
+    responses(
+        (status = 200, description = "The new asset", body = Asset),
+        (status = 400, description = "Invalid multipart body, missing file or invalid field", body = crate::error::ErrorBody),
+        (status = 408, description = "The client stopped sending the body", body = crate::error::ErrorBody),
+        (status = 413, description = "The file is larger than the configured limit", body = crate::error::ErrorBody),
+    ),
+    security(("bearer" = [])),
+)]
+pub async fn upload_asset(
+    State(state): State<AppState>,
+    WriteAccess(caller): WriteAccess,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<Json<Asset>> {
+    let boundary = multipart::boundary(&headers)?;
+    let stream = multipart::with_idle_timeout(body.into_data_stream(), state.config.read_timeout);
+    let mut parts = multer::Multipart::new(stream, boundary);
+
+    let mut form = FormFields::default();
+    let mut file: Option<StoredFile> = None;
+    let outcome = read_form(&state, &caller, &mut parts, &mut form, &mut file).await;
+    let file = match (outcome, file) {
+        (Ok(()), Some(file)) => file,
+        (Ok(()), None) => {
+            return Err(ApiError::bad_request(
+                "no_file",
+                "The request has no file; send it as a multipart part named `file` with a filename.",
+            ))
+        }
+        (Err(error), file) => {
+            if let Some(file) = file {
+                file.discard(&state).await;
+            }
+            return Err(error);
+        }
+    };
+
+    let record = file.commit(&state, &caller, form).await?;
+
+    metrics::counter!("medialib_stored_bytes_total").increment(record.size as u64);
+    Ok(Json(Asset::from_record(record, &caller.repository.name, &state.config.files_base_url)))
+}
+
+/// Text parts of an upload; an empty part counts as not sent.
+#[derive(Debug, Default)]
+struct FormFields {
+    notes: Option<String>,
+    credits: Option<String>,
+    alt: Option<String>,
+}
+
+/// Reads every part; the file part streams to storage and is stored in `file` as soon as it starts.
+async fn read_form(
+    state: &AppState,
+    caller: &Caller,
+    parts: &mut multer::Multipart<'static>,
+    form: &mut FormFields,
+    file: &mut Option<StoredFile>,
+) -> ApiResult<()> {
+    while let Some(mut part) = parts.next_field().await.map_err(multipart::to_api_error)? {
+        let name = part.name().unwrap_or_default().to_owned();
+        let filename = multipart::part_filename(&part);
+
+        if name == "file" || filename.is_some() {
+            if file.is_some() {
+                return Err(ApiError::bad_request(
+                    "too_many_files",
+                    "The request has more than one file part; send exactly one part named `file`.",
+                ));
+            }
+            if name != "file" {
+                return Err(ApiError::bad_request(
+                    "no_file",
+                    format!("The file part is named {name:?}; name it `file`."),
+                ));
+            }
+            let Some(raw_filename) = filename else {
+                return Err(ApiError::bad_request(
+                    "missing_filename",
+                    "The `file` part has no filename; send one in its Content-Disposition header.",
+                ));
+            };
+            let filename = Filename::parse(&raw_filename)
+                .map_err(|error| ApiError::bad_request("invalid_filename", format!("Invalid filename: {error}.")))?;
+            let stored = file.insert(StoredFile::start(state, caller, filename).await?);
+            stored.receive(&mut part, state.config.max_upload_size).await?;
+            continue;
+        }
+
+        match name.as_str() {
+            "notes" | "credits" | "alt" => {
+                let text = read_text_part(&mut part, &name).await?;
+                let value = (!text.is_empty()).then_some(text);
+                match name.as_str() {
+                    "notes" => form.notes = value,
+                    "credits" => form.credits = value,
+                    _ => form.alt = value,
+                }
+            }
+            _ => skip_part(&mut part, &name).await?,
+        }
+    }
+    Ok(())
+}
+
+async fn read_text_part(part: &mut multer::Field<'static>, name: &str) -> ApiResult<String> {
+    let mut bytes = Vec::new();
+    while let Some(chunk) = part.chunk().await.map_err(multipart::to_api_error)? {
+        bytes.extend_from_slice(&chunk);
+        if bytes.len() > MAX_TEXT_PART_BYTES {
+            return Err(too_long(name, "more than 500"));
+        }
+    }
+    let text = String::from_utf8(bytes)
+        .map_err(|_| ApiError::bad_request("invalid_field", format!("The `{name}` part is not valid UTF-8.")))?;
+    if text.chars().count() > text_field::MAX_TEXT_CHARS {
+        return Err(too_long(name, &text.chars().count().to_string()));
+    }
+    Ok(text)
+}
+
+fn too_long(name: &str, count: &str) -> ApiError {
+    ApiError::bad_request(
+        "field_too_long",
+        format!("`{name}` has {count} characters; send at most {}.", text_field::MAX_TEXT_CHARS),
+    )
+}
+
+async fn skip_part(part: &mut multer::Field<'static>, name: &str) -> ApiResult<()> {
+    let mut seen = 0;
+    while let Some(chunk) = part.chunk().await.map_err(multipart::to_api_error)? {
+        seen += chunk.len();
+        if seen > MAX_IGNORED_PART_BYTES {
+            return Err(ApiError::bad_request(
+                "invalid_multipart",
+                format!("The unknown part {name:?} is too large; send only `file`, `notes`, `credits` and `alt`."),
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// Reads and discards what is left of an oversized file, up to [`MAX_DRAIN_BYTES`], so that a client still sending
+/// its body reads the 413 instead of a reset connection.
+async fn drain(part: &mut multer::Field<'static>) {
+    let mut drained = 0;
+    while let Ok(Some(chunk)) = part.chunk().await {
+        drained += chunk.len();
+        if drained > MAX_DRAIN_BYTES {
+            return;
+        }
+    }
+}
+
+/// A file being stored under a new asset id.
+struct StoredFile {
+    id: String,
+    key: String,
+    filename: Filename,
+    upload: Option<Upload>,
+    size: u64,
+    head: Vec<u8>,
+    hasher: Sha256,
+}
+
+impl StoredFile {
+    async fn start(state: &AppState, caller: &Caller, filename: Filename) -> ApiResult<Self> {
+        let id = new_asset_id();
+        let key = asset_key(caller.repository.id, &id);
+
+        state.db.add_pending_object(&key, now_millis() + state.config.upload_grace_period_ms).await?;
+        let upload = match state.store.start_upload(&key).await {
+            Ok(upload) => upload,
+            Err(error) => {
+                let _ = state.db.remove_pending_object(&key).await;
+                return Err(error.into());
+            }
+        };
+        metrics::gauge!("medialib_uploads_in_flight").increment(1.0);
+
+        Ok(Self { id, key, filename, upload: Some(upload), size: 0, head: Vec::new(), hasher: Sha256::new() })
+    }
+
+    /// Streams the part's bytes to storage, enforcing the size limit as they arrive.
+    async fn receive(&mut self, part: &mut multer::Field<'static>, max_size: u64) -> ApiResult<()> {
+        while let Some(chunk) = part.chunk().await.map_err(multipart::to_api_error)? {
+            self.size += chunk.len() as u64;
+            if self.size > max_size {
+                drain(part).await;
+                return Err(ApiError::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "file_too_large",
+                    format!("The file is larger than the limit of {max_size} bytes; send a smaller file."),
+                ));
+            }
+            if self.head.len() < HEAD_LEN {
+                let take = (HEAD_LEN - self.head.len()).min(chunk.len());
+                self.head.extend_from_slice(&chunk[..take]);
+            }
+            self.hasher.update(&chunk);
+            self.write(chunk).await?;
+        }
+        Ok(())
+    }
+
+    async fn write(&mut self, chunk: Bytes) -> ApiResult<()> {
+        let upload = self.upload.as_mut().expect("the upload is open until commit or discard");
+        upload.write(chunk).await.map_err(ApiError::from)
+    }
+
+    /// Makes the bytes durable, probes them and inserts the asset row.
+    async fn commit(mut self, state: &AppState, caller: &Caller, form: FormFields) -> ApiResult<crate::db::AssetRecord> {
+        let upload = self.upload.take().expect("the upload is open until commit or discard");
+        if let Err(error) = upload.finish().await {
+            self.discard(state).await;
+            return Err(error.into());
+        }
+
+        let extension = self.filename.extension();
+        let probe = probe::probe(&self.head, self.size as usize <= HEAD_LEN, &extension);
+        let asset = NewAsset {
+            id: self.id.clone(),
+            repository_id: caller.repository.id,
+            filename: self.filename.as_str().to_owned(),
+            extension,
+            size: self.size as i64,
+            kind: probe.kind.as_str().to_owned(),
+            content_type: probe.content_type,
+            width: probe.width.map(i64::from),
+            height: probe.height.map(i64::from),
+            notes: form.notes,
+            credits: form.credits,
+            alt: form.alt,
+            uploader_id: caller.uploader_id.clone(),
+            sha256: hex::encode(self.hasher.clone().finalize()),
+            storage_key: self.key.clone(),
+            created_at: now_millis(),
+        };
+
+        match state.db.insert_asset(asset).await {
+            Ok(record) => {
+                metrics::gauge!("medialib_uploads_in_flight").decrement(1.0);
+                Ok(record)
+            }
+            Err(DbError::NotFound) => {
+                let cause = anyhow::anyhow!("the pending row of {} was swept during the upload", self.key);
+                self.discard(state).await;
+                Err(ApiError::unavailable(cause))
+            }
+            Err(error) => {
+                self.discard(state).await;
+                Err(error.into())
+            }
+        }
+    }
+
+    /// Removes what was written; the sweeper retries if this fails.
+    async fn discard(mut self, state: &AppState) {
+        metrics::gauge!("medialib_uploads_in_flight").decrement(1.0);
+        if let Some(upload) = self.upload.take() {
+            upload.abort().await;
+        }
+        if let Err(error) = state.store.delete(&self.key).await {
+            tracing::warn!(key = %self.key, error = %error, "failed to delete the bytes of a failed upload");
+            return;
+        }
+        if let Err(error) = state.db.remove_pending_object(&self.key).await {
+            tracing::warn!(key = %self.key, error = %error, "failed to forget the bytes of a failed upload");
+        }
+    }
+}

@@ -1,0 +1,4 @@
+//! Tag routes.
+
+pub mod assignment;
+pub mod crud;

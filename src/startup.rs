@@ -1,0 +1,220 @@
+//! Building and running the HTTP server.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use anyhow::Context;
+use axum::http::{header, HeaderName, HeaderValue, Method};
+use axum::{middleware, Router, ServiceExt};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tower::Layer;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
+
+use crate::auth::rate_limit::RateLimit;
+use crate::config::{ServeSettings, StorageSettings};
+use crate::db::sqlite::SqliteDatabase;
+use crate::db::{Database, NewToken};
+use crate::domain::ids::{hash_token, new_token_id, new_token_secret};
+use crate::domain::now_millis;
+use crate::error::ApiError;
+use crate::state::{AppState, RuntimeConfig};
+use crate::storage::BlobStore;
+use crate::telemetry;
+
+/// Name of the repository created on the first start.
+const DEMO_REPOSITORY: &str = "demo";
+/// Sign-in attempts allowed per email address and minute.
+const LOGINS_PER_MINUTE: u32 = 10;
+
+/// Opens the embedded database and file store of a data directory.
+pub async fn open_storage(settings: &StorageSettings) -> anyhow::Result<(Arc<dyn Database>, BlobStore)> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("failed to create the data directory {}", settings.data_dir.display()))?;
+    let database = SqliteDatabase::open(&settings.database_path())
+        .await
+        .with_context(|| format!("failed to open the database {}", settings.database_path().display()))?;
+    let store = BlobStore::local(&settings.files_path())
+        .with_context(|| format!("failed to open the file store {}", settings.files_path().display()))?;
+    Ok((Arc::new(database), store))
+}
+
+/// Runs `medialib serve` until SIGTERM or Ctrl-C.
+pub async fn serve(settings: ServeSettings, storage: StorageSettings) -> anyhow::Result<()> {
+    let (database, store) = open_storage(&storage).await?;
+
+    let listener = tokio::net::TcpListener::bind(&settings.listen)
+        .await
+        .with_context(|| format!("failed to listen on {}", settings.listen))?;
+    let address = listener.local_addr()?;
+    let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
+    let public_url = public_url.trim_end_matches('/').to_owned();
+    let files_base_url = settings.files_public_url.clone().unwrap_or_else(|| public_url.clone());
+
+    let state = AppState {
+        db: database.clone(),
+        store: store.clone(),
+        config: Arc::new(RuntimeConfig {
+            files_base_url: files_base_url.trim_end_matches('/').to_owned(),
+            max_upload_size: settings.max_upload_size,
+            upload_grace_period_ms: (settings.upload_grace_period as i64).saturating_mul(1000),
+            session_ttl_ms: (settings.session_ttl as i64).saturating_mul(1000),
+            read_timeout: Duration::from_secs(settings.read_timeout.max(1)),
+        }),
+        rate_limit: RateLimit::new(settings.rate_limit, settings.rate_limit_burst).map(Arc::new),
+        login_limit: RateLimit::per_minute(LOGINS_PER_MINUTE).map(Arc::new),
+        ready: Arc::new(AtomicBool::new(false)),
+        metrics: metrics_handle(),
+    };
+
+    bootstrap_demo(database.as_ref(), &public_url).await?;
+    spawn_background_tasks(&state, &settings);
+
+    let app = app(state.clone(), &settings.cors_origins)?;
+    state.ready.store(true, Ordering::Release);
+    tracing::info!("listening on {address}");
+
+    run_until_stopped(listener, app, state, Duration::from_secs(settings.shutdown_timeout)).await
+}
+
+/// Builds the whole application: routes, middleware and path normalisation.
+pub fn app(state: AppState, cors_origins: &str) -> anyhow::Result<axum::routing::IntoMakeService<NormalizedRouter>> {
+    let router = crate::routes::router(state)
+        .layer(middleware::from_fn(telemetry::log_request))
+        .layer(cors_layer(cors_origins)?)
+        .layer(PropagateRequestIdLayer::new(HeaderName::from_static("x-request-id")))
+        .layer(SetRequestIdLayer::new(HeaderName::from_static("x-request-id"), telemetry::MakeRequestId))
+        .layer(CatchPanicLayer::custom(|_panic| {
+            axum::response::IntoResponse::into_response(ApiError::internal(anyhow::anyhow!("a handler panicked")))
+        }));
+    let normalized = tower::util::MapRequestLayer::new(telemetry::normalize_path as fn(_) -> _).layer(router);
+    Ok(ServiceExt::<axum::extract::Request>::into_make_service(normalized))
+}
+
+/// The router behind path normalisation.
+pub type NormalizedRouter = tower::util::MapRequest<Router, fn(axum::extract::Request) -> axum::extract::Request>;
+
+fn cors_layer(origins: &str) -> anyhow::Result<CorsLayer> {
+    let allow_origin = if origins.trim() == "*" || origins.trim().is_empty() {
+        AllowOrigin::any()
+    } else {
+        let list = origins
+            .split(',')
+            .map(|origin| HeaderValue::from_str(origin.trim()))
+            .collect::<Result<Vec<_>, _>>()
+            .context("invalid --cors-origins: list origins such as https://app.example.com, comma-separated")?;
+        AllowOrigin::list(list)
+    };
+    Ok(CorsLayer::new()
+        .allow_origin(allow_origin)
+        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_headers(Any)
+        .expose_headers([header::RETRY_AFTER, header::ETAG, header::CONTENT_DISPOSITION, HeaderName::from_static("x-request-id")])
+        .max_age(Duration::from_secs(3600)))
+}
+
+/// Returns the Prometheus recorder of this process, installing it on first use.
+fn metrics_handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            let _ = metrics::set_global_recorder(recorder);
+            handle
+        })
+        .clone()
+}
+
+/// Creates the demo repository with a write token on the first start, and prints how to upload to it.
+async fn bootstrap_demo(database: &dyn Database, public_url: &str) -> anyhow::Result<()> {
+    let secret = new_token_secret("mlt");
+    let token = NewToken {
+        id: new_token_id(),
+        secret_hash: hash_token(&secret),
+        repository_id: None,
+        user_id: None,
+        read_only: false,
+        label: Some("created on first start".to_owned()),
+        created_at: now_millis(),
+        expires_at: None,
+    };
+    if !database.bootstrap(DEMO_REPOSITORY, token).await? {
+        return Ok(());
+    }
+    tracing::info!(repository = DEMO_REPOSITORY, "created the demo repository and a write token");
+    println!(
+        "Created the repository \"{DEMO_REPOSITORY}\" and a write token for it. Upload a file with:\n\n\
+         curl -X POST {public_url}/assets -H 'repository: {DEMO_REPOSITORY}' -H 'authorization: Bearer {secret}' \
+         -F 'file=@photo.jpg'\n"
+    );
+    Ok(())
+}
+
+fn spawn_background_tasks(state: &AppState, settings: &ServeSettings) {
+    let sweep_every = Duration::from_secs((settings.upload_grace_period / 2).clamp(1, 300));
+    tokio::spawn(crate::storage::sweep::run(state.db.clone(), state.store.clone(), sweep_every));
+
+    let limits: Vec<Arc<RateLimit>> = state.rate_limit.iter().chain(state.login_limit.iter()).cloned().collect();
+    tokio::spawn(async move {
+        let mut ticker = tokio::time::interval(Duration::from_secs(60));
+        loop {
+            ticker.tick().await;
+            limits.iter().for_each(|limit| limit.forget_idle());
+        }
+    });
+}
+
+async fn run_until_stopped(
+    listener: tokio::net::TcpListener,
+    app: axum::routing::IntoMakeService<NormalizedRouter>,
+    state: AppState,
+    shutdown_timeout: Duration,
+) -> anyhow::Result<()> {
+    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
+    let ready = state.ready.clone();
+    let signal = async move {
+        shutdown_signal().await;
+        ready.store(false, Ordering::Release);
+        tracing::info!(timeout_s = shutdown_timeout.as_secs(), "shutting down; waiting for requests in flight");
+        let _ = stopping_tx.send(true);
+    };
+
+    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
+    let deadline = async move {
+        let _ = stopping_rx.wait_for(|stopping| *stopping).await;
+        tokio::time::sleep(shutdown_timeout).await;
+    };
+    tokio::select! {
+        result = server => result.context("the server failed")?,
+        () = deadline => tracing::warn!("requests still in flight after the shutdown timeout were cut off"),
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(error) => {
+                tracing::warn!(error = %error, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}
