@@ -10,7 +10,7 @@ use axum::{middleware, Router, ServiceExt};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{AllowOrigin, Any, CorsLayer};
+use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::auth::rate_limit::RateLimit;
@@ -27,7 +27,7 @@ use crate::telemetry;
 /// Name of the repository created on the first start.
 const DEMO_REPOSITORY: &str = "demo";
 /// Sign-in attempts allowed per email address and minute.
-const LOGINS_PER_MINUTE: u32 = 10;
+const LOGINS_PER_MINUTE: u32 = 5;
 
 /// Opens the embedded database and file store of a data directory.
 pub async fn open_storage(settings: &StorageSettings) -> anyhow::Result<(Arc<dyn Database>, BlobStore)> {
@@ -110,7 +110,7 @@ fn cors_layer(origins: &str) -> anyhow::Result<CorsLayer> {
     Ok(CorsLayer::new()
         .allow_origin(allow_origin)
         .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PATCH, Method::DELETE])
-        .allow_headers(Any)
+        .allow_headers(AllowHeaders::mirror_request())
         .expose_headers([header::RETRY_AFTER, header::ETAG, header::CONTENT_DISPOSITION, HeaderName::from_static("x-request-id")])
         .max_age(Duration::from_secs(3600)))
 }
@@ -158,11 +158,16 @@ fn spawn_background_tasks(state: &AppState, settings: &ServeSettings) {
     tokio::spawn(crate::storage::sweep::run(state.db.clone(), state.store.clone(), sweep_every));
 
     let limits: Vec<Arc<RateLimit>> = state.rate_limit.iter().chain(state.login_limit.iter()).cloned().collect();
+    let database = state.db.clone();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(60));
         loop {
             ticker.tick().await;
             limits.iter().for_each(|limit| limit.forget_idle());
+            match database.stored_bytes().await {
+                Ok(bytes) => metrics::gauge!("medialib_stored_bytes").set(bytes as f64),
+                Err(error) => tracing::warn!(error = %error, "failed to measure the stored bytes"),
+            }
         }
     });
 }

@@ -33,8 +33,10 @@ CREATE TABLE tokens (
     revoked_at     INTEGER
 );
 
+-- `seq` is the stable rowid that the search index refers to.
 CREATE TABLE assets (
-    id                  TEXT PRIMARY KEY,
+    seq                 INTEGER PRIMARY KEY AUTOINCREMENT,
+    id                  TEXT NOT NULL UNIQUE,
     repository_id       INTEGER NOT NULL REFERENCES repositories (id) ON DELETE CASCADE,
     filename            TEXT NOT NULL,
     uploaded_filename   TEXT NOT NULL,
@@ -93,3 +95,45 @@ CREATE TABLE bootstrap (
     id          INTEGER PRIMARY KEY CHECK (id = 1),
     created_at  INTEGER NOT NULL
 );
+
+-- Trigram index over the folded search keys: a keyword of 3 or more characters is looked up here before the exact
+-- substring check, so a search does not scan every asset of the repository.
+CREATE VIRTUAL TABLE asset_search USING fts5 (
+    search_filename, search_alt, search_notes, search_credits,
+    content = 'assets', content_rowid = 'seq', tokenize = 'trigram case_sensitive 1'
+);
+
+CREATE TRIGGER assets_search_insert AFTER INSERT ON assets BEGIN
+    INSERT INTO asset_search (rowid, search_filename, search_alt, search_notes, search_credits)
+    VALUES (new.seq, new.search_filename, new.search_alt, new.search_notes, new.search_credits);
+END;
+
+CREATE TRIGGER assets_search_delete AFTER DELETE ON assets BEGIN
+    INSERT INTO asset_search (asset_search, rowid, search_filename, search_alt, search_notes, search_credits)
+    VALUES ('delete', old.seq, old.search_filename, old.search_alt, old.search_notes, old.search_credits);
+END;
+
+CREATE TRIGGER assets_search_update
+AFTER UPDATE OF search_filename, search_alt, search_notes, search_credits ON assets BEGIN
+    INSERT INTO asset_search (asset_search, rowid, search_filename, search_alt, search_notes, search_credits)
+    VALUES ('delete', old.seq, old.search_filename, old.search_alt, old.search_notes, old.search_credits);
+    INSERT INTO asset_search (rowid, search_filename, search_alt, search_notes, search_credits)
+    VALUES (new.seq, new.search_filename, new.search_alt, new.search_notes, new.search_credits);
+END;
+
+-- Number of assets per repository and kind, kept by triggers, so an unfiltered listing's total needs no count.
+CREATE TABLE asset_counts (
+    repository_id  INTEGER NOT NULL,
+    kind           TEXT NOT NULL,
+    count          INTEGER NOT NULL,
+    PRIMARY KEY (repository_id, kind)
+);
+
+CREATE TRIGGER assets_count_insert AFTER INSERT ON assets BEGIN
+    INSERT INTO asset_counts (repository_id, kind, count) VALUES (new.repository_id, new.kind, 1)
+    ON CONFLICT (repository_id, kind) DO UPDATE SET count = count + 1;
+END;
+
+CREATE TRIGGER assets_count_delete AFTER DELETE ON assets BEGIN
+    UPDATE asset_counts SET count = count - 1 WHERE repository_id = old.repository_id AND kind = old.kind;
+END;

@@ -20,7 +20,7 @@ pub enum RepositoryCommand {
     /// List repositories.
     List {
         /// Print JSON instead of a table.
-        #[arg(long)]
+        #[arg(long, env = "MEDIALIB_JSON")]
         json: bool,
     },
     /// Delete a repository with its assets, tags and tokens.
@@ -35,16 +35,16 @@ pub enum TokenCommand {
         #[arg(long, env = "MEDIALIB_REPOSITORY")]
         repository: String,
         /// Allow only reading.
-        #[arg(long)]
+        #[arg(long, env = "MEDIALIB_READ_ONLY")]
         read_only: bool,
         /// A note to recognise the token by.
-        #[arg(long)]
+        #[arg(long, env = "MEDIALIB_LABEL")]
         label: Option<String>,
     },
     /// List tokens (never their secrets).
     List {
         /// Print JSON instead of a table.
-        #[arg(long)]
+        #[arg(long, env = "MEDIALIB_JSON")]
         json: bool,
     },
     /// Revoke a token by the id shown by `token list`.
@@ -68,7 +68,7 @@ pub enum UserCommand {
     /// List users.
     List {
         /// Print JSON instead of a table.
-        #[arg(long)]
+        #[arg(long, env = "MEDIALIB_JSON")]
         json: bool,
     },
 }

@@ -37,7 +37,10 @@ enum Command {
 
 /// Runs the command line; returns 0 on success and 1 with a one-line message on standard error otherwise.
 pub fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(error) => return usage_error(error),
+    };
     let log_format = match &cli.command {
         Command::Serve(settings) => settings.log_format,
         _ => LogFormat::Text,
@@ -62,6 +65,27 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Prints help and version requests as clap does; other parse errors get one line and exit code 1.
+fn usage_error(error: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        let _ = error.print();
+        return if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::FAILURE
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let rendered = error.render().to_string();
+    let first_line = rendered.lines().next().unwrap_or("error: invalid arguments");
+    let tip = rendered.lines().map(str::trim).find(|line| line.starts_with("tip:"));
+    match tip {
+        Some(tip) => eprintln!("{first_line} ({tip}; see `medialib --help`)"),
+        None => eprintln!("{first_line} (see `medialib --help`)"),
+    }
+    ExitCode::FAILURE
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {

@@ -224,6 +224,9 @@ pub trait Database: Send + Sync + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> DbResult<()>;
 
+    /// Returns the total size of all assets' bytes.
+    async fn stored_bytes(&self) -> DbResult<i64>;
+
     /// Creates the repository `name` and a token for it when the database has never held a repository; returns
     /// whether this call created it. Safe when several processes start together: only one of them creates it.
     async fn bootstrap(&self, name: &str, token: NewToken) -> DbResult<bool>;

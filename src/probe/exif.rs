@@ -111,3 +111,51 @@ pub(super) fn png_exif(png: &[u8]) -> Result<Option<&[u8]>, CutOff> {
         position = data_end.checked_add(4).ok_or(CutOff)?;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TIFF: &[u8] = b"MM\0*\0\0\0\x08\0\x01\x01\x12\0\x03\0\0\0\x01\0\x06\0\0\0\0\0\0";
+
+    #[test]
+    fn orientation_in_place() {
+        assert_eq!(orientation(TIFF), Ok(Some(6)));
+        assert_eq!(orientation(&TIFF[..18]), Err(CutOff));
+        assert_eq!(orientation(b"XX\0*\0\0\0\x08"), Ok(None));
+        assert_eq!(block_orientation(&TIFF[..18]), None);
+    }
+
+    #[test]
+    fn jpeg_walk_skips_fill_and_standalone_markers() {
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xFF, 0xFF, 0xD0, 0xFF, 0xE1];
+        jpeg.extend_from_slice(&((2 + 6 + TIFF.len()) as u16).to_be_bytes());
+        jpeg.extend_from_slice(b"Exif\0\0");
+        jpeg.extend_from_slice(TIFF);
+        assert_eq!(jpeg_exif(&jpeg), Ok(Some(TIFF)));
+        assert_eq!(jpeg_exif(&jpeg[..jpeg.len() - 1]), Err(CutOff));
+    }
+
+    #[test]
+    fn jpeg_walk_stops_at_scan() {
+        let jpeg = [0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x08, 0xFF, 0xE1, 0x00, 0x10, b'E', b'x', b'i', b'f', 0, 0];
+        assert_eq!(jpeg_exif(&jpeg), Ok(None));
+        assert_eq!(jpeg_exif(&[0xFF, 0xD8, 0x12]), Ok(None));
+        assert_eq!(jpeg_exif(&[0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x01]), Ok(None));
+    }
+
+    #[test]
+    fn png_walk_stops_at_image_data() {
+        let mut png = b"\x89PNG\r\n\x1a\n".to_vec();
+        png.extend_from_slice(&[0, 0, 0, 0]);
+        png.extend_from_slice(b"IDAT");
+        png.extend_from_slice(&[0; 4]);
+        assert_eq!(png_exif(&png), Ok(None));
+        assert_eq!(png_exif(&png[..10]), Err(CutOff));
+        // A chunk length that points far past the end is followed only as far as the bytes go.
+        let mut huge = b"\x89PNG\r\n\x1a\n".to_vec();
+        huge.extend_from_slice(&[0xFF, 0xFF, 0xFF, 0xF0]);
+        huge.extend_from_slice(b"tEXt");
+        assert_eq!(png_exif(&huge), Err(CutOff));
+    }
+}

@@ -8,7 +8,7 @@ const PIXELS_PER_INCH: f64 = 96.0;
 /// Returns the width and height of an SVG image in CSS pixels, rounded to the nearest integer.
 ///
 /// `width` and `height` count when they are absolute lengths: a number alone or in `px`, `in`, `cm`, `mm`, `Q`,
-/// `pt` or `pc`. A missing, relative (`%`, `em`, `ex`, ...), invalid or non-positive value counts as absent, and then:
+/// `pt` or `pc`. A missing, relative (`%`, `em`, `ex`, ...), invalid or negative value counts as absent, and then:
 /// - both absent: the `viewBox` width and height;
 /// - one absent: derived from the present one and the `viewBox` aspect ratio, as a browser sizes such an image;
 /// - no usable `viewBox` either: `None`, since the image has no intrinsic size or aspect ratio to report.
@@ -87,7 +87,8 @@ fn split_number(text: &str) -> Option<(f64, &str)> {
     Some((number, &text[end..]))
 }
 
-/// Returns an absolute length in CSS pixels, or `None` for a relative, invalid, non-finite or non-positive length.
+/// Returns an absolute length in CSS pixels, or `None` for a relative, invalid, non-finite or negative length. Zero
+/// stays: the image then has no visible size, which `round_pixels` turns into an unknown size.
 fn absolute_length(value: &str) -> Option<f64> {
     let (number, unit) = split_number(value.trim_ascii())?;
     let pixels_per_unit = match unit.to_ascii_lowercase().as_str() {
@@ -101,7 +102,7 @@ fn absolute_length(value: &str) -> Option<f64> {
         _ => return None,
     };
     let pixels = number * pixels_per_unit;
-    (pixels.is_finite() && pixels > 0.0).then_some(pixels)
+    (pixels.is_finite() && pixels >= 0.0).then_some(pixels)
 }
 
 /// Returns the width and height of a `viewBox` ("min-x min-y width height", separated by whitespace and/or commas)
@@ -143,6 +144,7 @@ mod tests {
     #[test]
     fn absolute_units() {
         let cases = [
+            ("0", 0.0),
             ("10", 10.0),
             (" 10px ", 10.0),
             ("1in", 96.0),
@@ -161,7 +163,7 @@ mod tests {
 
     #[test]
     fn relative_and_invalid_lengths() {
-        for value in ["100%", "2em", "3ex", "1rem", "10vw", "auto", "", "0", "-5", "10 px", "1e999", "abc"] {
+        for value in ["100%", "2em", "3ex", "1rem", "10vw", "auto", "", "-5", "10 px", "1e999", "abc"] {
             assert_eq!(absolute_length(value), None, "{value:?} should not be absolute");
         }
     }

@@ -2,6 +2,7 @@
 
 pub mod assets;
 pub mod files;
+pub mod home;
 pub mod json;
 pub mod model;
 pub mod openapi;
@@ -20,6 +21,7 @@ use crate::state::AppState;
 /// Builds the router of every route, without middleware.
 pub fn router(state: AppState) -> Router {
     Router::new()
+        .route("/", get(home::home))
         .route("/assets", get(assets::list::list_assets).post(assets::upload::upload_asset))
         .route("/assets/bulk-delete", post(assets::delete::bulk_delete_assets))
         .route("/assets/{id}", patch(assets::update::update_asset).delete(assets::delete::delete_asset))

@@ -50,7 +50,7 @@ impl BlobStore {
     /// Opens a store on a local directory, creating it if needed.
     pub fn local(root: &Path) -> Result<Self, StorageError> {
         std::fs::create_dir_all(root)?;
-        let store = Arc::new(LocalFileSystem::new_with_prefix(root)?);
+        let store = Arc::new(LocalFileSystem::new_with_prefix(root)?.with_automatic_cleanup(true));
         Ok(Self { store: store.clone(), local: Some(store) })
     }
 

@@ -142,9 +142,18 @@ impl SqliteDatabase {
         page.push("a.created_at DESC, a.id DESC LIMIT ").push_bind(i64::from(query.limit));
         let rows = page.build().fetch_all(&mut *reader).await.db()?;
 
-        let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM assets a");
-        push_filters(&mut count, query);
-        let total: i64 = count.build_query_scalar().fetch_one(&mut *reader).await.db()?;
+        let total: i64 = if is_unfiltered(query) {
+            let mut count = QueryBuilder::<Sqlite>::new("SELECT coalesce(sum(count), 0) FROM asset_counts WHERE repository_id = ");
+            count.push_bind(query.repository_id);
+            if let Some(kind) = &query.kind {
+                count.push(" AND kind = ").push_bind(kind.clone());
+            }
+            count.build_query_scalar().fetch_one(&mut *reader).await.db()?
+        } else {
+            let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM assets a");
+            push_filters(&mut count, query);
+            count.build_query_scalar().fetch_one(&mut *reader).await.db()?
+        };
 
         let missing_ids = if query.ids.is_empty() {
             Vec::new()
@@ -302,6 +311,10 @@ fn push_filters(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery) {
         query.push(")");
     }
     if let Some(keyword) = &filters.keyword {
+        if keyword.chars().count() >= MIN_INDEXED_KEYWORD_CHARS {
+            query.push(" AND a.seq IN (SELECT rowid FROM asset_search WHERE asset_search MATCH ");
+            query.push_bind(fts_phrase(keyword)).push(")");
+        }
         query.push(" AND (");
         for (index, column) in ["search_filename", "search_alt", "search_notes", "search_credits"].iter().enumerate() {
             if index > 0 {
@@ -316,6 +329,19 @@ fn push_filters(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery) {
         push_list(query, &filters.tags);
         query.push(")) = ").push_bind(filters.tags.len() as i64);
     }
+}
+
+/// Shortest keyword the trigram index can look up; shorter keywords scan the repository's assets.
+const MIN_INDEXED_KEYWORD_CHARS: usize = 3;
+
+/// Quotes a folded keyword as an FTS5 phrase, which the trigram tokenizer matches as a substring.
+fn fts_phrase(keyword: &str) -> String {
+    format!("\"{}\"", keyword.replace('"', "\"\""))
+}
+
+/// Tells whether only the repository and the kind filter a query, so its total can come from `asset_counts`.
+fn is_unfiltered(query: &ListQuery) -> bool {
+    query.keyword.is_none() && query.tags.is_empty() && query.ids.is_empty() && query.uploader_id.is_none()
 }
 
 /// Appends the keyset condition that starts a page after `after`.

@@ -121,6 +121,10 @@ impl Database for SqliteDatabase {
         sqlx::query("SELECT 1").execute(&self.pool).await.db().map(|_| ())
     }
 
+    async fn stored_bytes(&self) -> DbResult<i64> {
+        sqlx::query_scalar("SELECT coalesce(sum(size), 0) FROM assets").fetch_one(&self.pool).await.db()
+    }
+
     async fn bootstrap(&self, name: &str, token: NewToken) -> DbResult<bool> {
         self.bootstrap(name, token).await
     }

@@ -32,6 +32,8 @@ const MAX_IGNORED_PART_BYTES: usize = 64 * 1024;
 
 /// Most bytes of an oversized file read and discarded before the 413 is sent.
 const MAX_DRAIN_BYTES: usize = 16 * 1024 * 1024;
+const MAX_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(3);
+const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Multipart body of an upload, as documented in the OpenAPI document.
 #[derive(utoipa::ToSchema)]
@@ -93,7 +95,7 @@ pub async fn upload_asset(
 
     let record = file.commit(&state, &caller, form).await?;
 
-    metrics::counter!("medialib_stored_bytes_total").increment(record.size as u64);
+    metrics::counter!("medialib_uploaded_bytes_total").increment(record.size as u64);
     Ok(Json(Asset::from_record(record, &caller.repository.name, &state.config.files_base_url)))
 }
 
@@ -196,20 +198,26 @@ async fn skip_part(part: &mut multer::Field<'static>, name: &str) -> ApiResult<(
     Ok(())
 }
 
-/// Reads and discards what is left of an oversized file, up to [`MAX_DRAIN_BYTES`], so that a client still sending
-/// its body reads the 413 instead of a reset connection.
+/// Reads and discards what is left of an oversized file, so that a client still sending its body reads the 413
+/// instead of a reset connection. Draining stops after [`MAX_DRAIN_BYTES`], after [`MAX_DRAIN_TIME`], or as soon as
+/// the client pauses for [`DRAIN_IDLE`], so a client that stalls gets its answer at once.
 async fn drain(part: &mut multer::Field<'static>) {
+    let deadline = tokio::time::Instant::now() + MAX_DRAIN_TIME;
     let mut drained = 0;
-    while let Ok(Some(chunk)) = part.chunk().await {
-        drained += chunk.len();
-        if drained > MAX_DRAIN_BYTES {
-            return;
+    while drained <= MAX_DRAIN_BYTES && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(DRAIN_IDLE, part.chunk()).await {
+            Ok(Ok(Some(chunk))) => drained += chunk.len(),
+            _ => return,
         }
     }
 }
 
 /// A file being stored under a new asset id.
 struct StoredFile {
+    state: AppState,
+    /// Set once the asset row is inserted or the bytes are removed; until then, dropping the value (the client went
+    /// away) removes the bytes in the background.
+    settled: bool,
     id: String,
     key: String,
     filename: Filename,
@@ -234,7 +242,17 @@ impl StoredFile {
         };
         metrics::gauge!("medialib_uploads_in_flight").increment(1.0);
 
-        Ok(Self { id, key, filename, upload: Some(upload), size: 0, head: Vec::new(), hasher: Sha256::new() })
+        Ok(Self {
+            state: state.clone(),
+            settled: false,
+            id,
+            key,
+            filename,
+            upload: Some(upload),
+            size: 0,
+            head: Vec::new(),
+            hasher: Sha256::new(),
+        })
     }
 
     /// Streams the part's bytes to storage, enforcing the size limit as they arrive.
@@ -295,6 +313,7 @@ impl StoredFile {
 
         match state.db.insert_asset(asset).await {
             Ok(record) => {
+                self.settled = true;
                 metrics::gauge!("medialib_uploads_in_flight").decrement(1.0);
                 Ok(record)
             }
@@ -312,16 +331,33 @@ impl StoredFile {
 
     /// Removes what was written; the sweeper retries if this fails.
     async fn discard(mut self, state: &AppState) {
+        self.settled = true;
         metrics::gauge!("medialib_uploads_in_flight").decrement(1.0);
-        if let Some(upload) = self.upload.take() {
-            upload.abort().await;
-        }
-        if let Err(error) = state.store.delete(&self.key).await {
-            tracing::warn!(key = %self.key, error = %error, "failed to delete the bytes of a failed upload");
+        remove_bytes(state, &self.key, self.upload.take()).await;
+    }
+}
+
+impl Drop for StoredFile {
+    fn drop(&mut self) {
+        if self.settled {
             return;
         }
-        if let Err(error) = state.db.remove_pending_object(&self.key).await {
-            tracing::warn!(key = %self.key, error = %error, "failed to forget the bytes of a failed upload");
-        }
+        metrics::gauge!("medialib_uploads_in_flight").decrement(1.0);
+        let (state, key, upload) = (self.state.clone(), self.key.clone(), self.upload.take());
+        tokio::spawn(async move { remove_bytes(&state, &key, upload).await });
+    }
+}
+
+/// Aborts an unfinished upload and deletes its bytes and pending row.
+async fn remove_bytes(state: &AppState, key: &str, upload: Option<Upload>) {
+    if let Some(upload) = upload {
+        upload.abort().await;
+    }
+    if let Err(error) = state.store.delete(key).await {
+        tracing::warn!(key = %key, error = %error, "failed to delete the bytes of a failed upload");
+        return;
+    }
+    if let Err(error) = state.db.remove_pending_object(key).await {
+        tracing::warn!(key = %key, error = %error, "failed to forget the bytes of a failed upload");
     }
 }
