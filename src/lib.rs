@@ -8,6 +8,7 @@ pub mod domain;
 pub mod error;
 pub mod probe;
 pub mod routes;
+pub mod server;
 pub mod startup;
 pub mod state;
 pub mod storage;

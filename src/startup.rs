@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use axum::http::{header, HeaderName, HeaderValue, Method};
-use axum::{middleware, Router, ServiceExt};
+use axum::{middleware, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tower::Layer;
 use tower_http::catch_panic::CatchPanicLayer;
@@ -80,7 +80,7 @@ pub async fn serve(settings: ServeSettings, storage: StorageSettings) -> anyhow:
 }
 
 /// Builds the whole application: routes, middleware and path normalisation.
-pub fn app(state: AppState, cors_origins: &str) -> anyhow::Result<axum::routing::IntoMakeService<NormalizedRouter>> {
+pub fn app(state: AppState, cors_origins: &str) -> anyhow::Result<NormalizedRouter> {
     let router = crate::routes::router(state)
         .layer(middleware::from_fn(telemetry::log_request))
         .layer(cors_layer(cors_origins)?)
@@ -89,8 +89,7 @@ pub fn app(state: AppState, cors_origins: &str) -> anyhow::Result<axum::routing:
         .layer(CatchPanicLayer::custom(|_panic| {
             axum::response::IntoResponse::into_response(ApiError::internal(anyhow::anyhow!("a handler panicked")))
         }));
-    let normalized = tower::util::MapRequestLayer::new(telemetry::normalize_path as fn(_) -> _).layer(router);
-    Ok(ServiceExt::<axum::extract::Request>::into_make_service(normalized))
+    Ok(tower::util::MapRequestLayer::new(telemetry::normalize_path as fn(_) -> _).layer(router))
 }
 
 /// The router behind path normalisation.
@@ -174,28 +173,18 @@ fn spawn_background_tasks(state: &AppState, settings: &ServeSettings) {
 
 async fn run_until_stopped(
     listener: tokio::net::TcpListener,
-    app: axum::routing::IntoMakeService<NormalizedRouter>,
+    app: NormalizedRouter,
     state: AppState,
     shutdown_timeout: Duration,
 ) -> anyhow::Result<()> {
-    let (stopping_tx, mut stopping_rx) = tokio::sync::watch::channel(false);
     let ready = state.ready.clone();
     let signal = async move {
         shutdown_signal().await;
         ready.store(false, Ordering::Release);
         tracing::info!(timeout_s = shutdown_timeout.as_secs(), "shutting down; waiting for requests in flight");
-        let _ = stopping_tx.send(true);
     };
 
-    let server = axum::serve(listener, app).with_graceful_shutdown(signal);
-    let deadline = async move {
-        let _ = stopping_rx.wait_for(|stopping| *stopping).await;
-        tokio::time::sleep(shutdown_timeout).await;
-    };
-    tokio::select! {
-        result = server => result.context("the server failed")?,
-        () = deadline => tracing::warn!("requests still in flight after the shutdown timeout were cut off"),
-    }
+    crate::server::serve(listener, app, signal, tokio::time::sleep(shutdown_timeout)).await;
     tracing::info!("stopped");
     Ok(())
 }

@@ -146,6 +146,8 @@ fn signature(head: &[u8], extension: &str) -> Option<Detection> {
             _ => Detection::document(content_type),
         },
         infer::MatcherType::Audio => Detection::new(Kind::Audio, audio_type(content_type)),
+        // Every EBML file matches infer's WebM signature; `ebml::detect` has already rejected it by its DocType.
+        infer::MatcherType::Video if matches!(content_type, "video/webm" | "video/x-matroska") => return None,
         infer::MatcherType::Video => video(content_type, extension),
         _ => Detection::document(content_type),
     };

@@ -1,0 +1,65 @@
+//! The HTTP accept loop: hyper with a header read timeout and graceful shutdown.
+//!
+//! `axum::serve` sets no timer, so hyper's header read timeout never fires and a client that sends its headers one
+//! byte a minute would hold a connection forever. This loop sets one.
+
+use std::future::Future;
+use std::time::Duration;
+
+use axum::body::Body;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::server::conn::auto::Builder;
+use hyper_util::server::graceful::GracefulShutdown;
+use hyper_util::service::TowerToHyperService;
+use tower::ServiceExt;
+
+use crate::startup::NormalizedRouter;
+
+/// Time a client gets to send a request's headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Serves `app` until `shutdown` completes, then gives open connections `grace` to finish their requests.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: NormalizedRouter,
+    shutdown: impl Future<Output = ()>,
+    grace: impl Future<Output = ()>,
+) {
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(HEADER_READ_TIMEOUT);
+    builder.http2().timer(TokioTimer::new());
+    let graceful = GracefulShutdown::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+
+    loop {
+        let (stream, _peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(connection) => connection,
+                Err(error) => {
+                    // Running out of file descriptors is the usual cause; pausing lets connections close.
+                    tracing::warn!(error = %error, "failed to accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+
+        let service = app.clone().map_request(|request: hyper::Request<Incoming>| request.map(Body::new));
+        let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), TowerToHyperService::new(service));
+        let connection = graceful.watch(connection.into_owned());
+        tokio::spawn(async move {
+            if let Err(error) = connection.await {
+                tracing::debug!(error = %error, "connection closed with an error");
+            }
+        });
+    }
+
+    drop(listener);
+    tokio::select! {
+        () = graceful.shutdown() => {}
+        () = grace => tracing::warn!("requests still in flight after the shutdown timeout were cut off"),
+    }
+}
