@@ -67,7 +67,12 @@ pub struct ServeSettings {
 #[derive(Debug, Clone, Args)]
 pub struct StorageSettings {
     /// Directory of the embedded database and the stored files.
-    #[arg(long, global = true, env = "MEDIALIB_DATA_DIR", default_value = "./medialib-data")]
+    #[arg(
+        long,
+        global = true,
+        env = "MEDIALIB_DATA_DIR",
+        default_value = "./medialib-data"
+    )]
     pub data_dir: PathBuf,
 }
 

@@ -38,7 +38,13 @@ pub type ApiResult<T> = Result<T, ApiError>;
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
-        Self { status, code, message: message.into(), retry_after: None, internal: None }
+        Self {
+            status,
+            code,
+            message: message.into(),
+            retry_after: None,
+            internal: None,
+        }
     }
 
     pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
@@ -58,11 +64,17 @@ impl ApiError {
     }
 
     pub fn asset_not_found(id: &str) -> Self {
-        Self::not_found("asset_not_found", format!("No asset with id {id:?} exists in this repository."))
+        Self::not_found(
+            "asset_not_found",
+            format!("No asset with id {id:?} exists in this repository."),
+        )
     }
 
     pub fn tag_not_found(id: &str) -> Self {
-        Self::not_found("tag_not_found", format!("No tag with id {id:?} exists in this repository."))
+        Self::not_found(
+            "tag_not_found",
+            format!("No tag with id {id:?} exists in this repository."),
+        )
     }
 
     pub fn rate_limited(retry_after: u64) -> Self {
@@ -101,7 +113,13 @@ impl ApiError {
 
 impl fmt::Display for ApiError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}: {}", self.status.as_u16(), self.code, self.message)
+        write!(
+            f,
+            "{} {}: {}",
+            self.status.as_u16(),
+            self.code,
+            self.message
+        )
     }
 }
 
@@ -111,14 +129,21 @@ pub struct InternalCause(pub std::sync::Arc<String>);
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = ErrorBody { error: self.code.to_owned(), message: self.message };
+        let body = ErrorBody {
+            error: self.code.to_owned(),
+            message: self.message,
+        };
         let mut response = (self.status, Json(body)).into_response();
 
         if let Some(seconds) = self.retry_after {
-            response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         if let Some(cause) = self.internal {
-            response.extensions_mut().insert(InternalCause(std::sync::Arc::new(format!("{cause:#}"))));
+            response
+                .extensions_mut()
+                .insert(InternalCause(std::sync::Arc::new(format!("{cause:#}"))));
         }
         response
     }
@@ -130,9 +155,10 @@ impl From<crate::db::DbError> for ApiError {
         match error {
             DbError::Unavailable(cause) => ApiError::unavailable(cause),
             // Handlers map these to their own responses; one that reaches here was not expected by its handler.
-            other @ (DbError::NotFound | DbError::Conflict | DbError::UnknownReference(_) | DbError::Other(_)) => {
-                ApiError::internal(other)
-            }
+            other @ (DbError::NotFound
+            | DbError::Conflict
+            | DbError::UnknownReference(_)
+            | DbError::Other(_)) => ApiError::internal(other),
         }
     }
 }

@@ -30,14 +30,29 @@ const DEMO_REPOSITORY: &str = "demo";
 const LOGINS_PER_MINUTE: u32 = 5;
 
 /// Opens the embedded database and file store of a data directory.
-pub async fn open_storage(settings: &StorageSettings) -> anyhow::Result<(Arc<dyn Database>, BlobStore)> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("failed to create the data directory {}", settings.data_dir.display()))?;
+pub async fn open_storage(
+    settings: &StorageSettings,
+) -> anyhow::Result<(Arc<dyn Database>, BlobStore)> {
+    std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+        format!(
+            "failed to create the data directory {}",
+            settings.data_dir.display()
+        )
+    })?;
     let database = SqliteDatabase::open(&settings.database_path())
         .await
-        .with_context(|| format!("failed to open the database {}", settings.database_path().display()))?;
-    let store = BlobStore::local(&settings.files_path())
-        .with_context(|| format!("failed to open the file store {}", settings.files_path().display()))?;
+        .with_context(|| {
+            format!(
+                "failed to open the database {}",
+                settings.database_path().display()
+            )
+        })?;
+    let store = BlobStore::local(&settings.files_path()).with_context(|| {
+        format!(
+            "failed to open the file store {}",
+            settings.files_path().display()
+        )
+    })?;
     Ok((Arc::new(database), store))
 }
 
@@ -49,9 +64,15 @@ pub async fn serve(settings: ServeSettings, storage: StorageSettings) -> anyhow:
         .await
         .with_context(|| format!("failed to listen on {}", settings.listen))?;
     let address = listener.local_addr()?;
-    let public_url = settings.public_url.clone().unwrap_or_else(|| format!("http://{address}"));
+    let public_url = settings
+        .public_url
+        .clone()
+        .unwrap_or_else(|| format!("http://{address}"));
     let public_url = public_url.trim_end_matches('/').to_owned();
-    let files_base_url = settings.files_public_url.clone().unwrap_or_else(|| public_url.clone());
+    let files_base_url = settings
+        .files_public_url
+        .clone()
+        .unwrap_or_else(|| public_url.clone());
 
     let state = AppState {
         db: database.clone(),
@@ -76,7 +97,13 @@ pub async fn serve(settings: ServeSettings, storage: StorageSettings) -> anyhow:
     state.ready.store(true, Ordering::Release);
     tracing::info!("listening on {address}");
 
-    run_until_stopped(listener, app, state, Duration::from_secs(settings.shutdown_timeout)).await
+    run_until_stopped(
+        listener,
+        app,
+        state,
+        Duration::from_secs(settings.shutdown_timeout),
+    )
+    .await
 }
 
 /// Builds the whole application: routes, middleware and path normalisation.
@@ -84,16 +111,24 @@ pub fn app(state: AppState, cors_origins: &str) -> anyhow::Result<NormalizedRout
     let router = crate::routes::router(state)
         .layer(middleware::from_fn(telemetry::log_request))
         .layer(cors_layer(cors_origins)?)
-        .layer(PropagateRequestIdLayer::new(HeaderName::from_static("x-request-id")))
-        .layer(SetRequestIdLayer::new(HeaderName::from_static("x-request-id"), telemetry::MakeRequestId))
+        .layer(PropagateRequestIdLayer::new(HeaderName::from_static(
+            "x-request-id",
+        )))
+        .layer(SetRequestIdLayer::new(
+            HeaderName::from_static("x-request-id"),
+            telemetry::MakeRequestId,
+        ))
         .layer(CatchPanicLayer::custom(|_panic| {
-            axum::response::IntoResponse::into_response(ApiError::internal(anyhow::anyhow!("a handler panicked")))
+            axum::response::IntoResponse::into_response(ApiError::internal(anyhow::anyhow!(
+                "a handler panicked"
+            )))
         }));
     Ok(tower::util::MapRequestLayer::new(telemetry::normalize_path as fn(_) -> _).layer(router))
 }
 
 /// The router behind path normalisation.
-pub type NormalizedRouter = tower::util::MapRequest<Router, fn(axum::extract::Request) -> axum::extract::Request>;
+pub type NormalizedRouter =
+    tower::util::MapRequest<Router, fn(axum::extract::Request) -> axum::extract::Request>;
 
 fn cors_layer(origins: &str) -> anyhow::Result<CorsLayer> {
     let allow_origin = if origins.trim() == "*" || origins.trim().is_empty() {
@@ -108,9 +143,20 @@ fn cors_layer(origins: &str) -> anyhow::Result<CorsLayer> {
     };
     Ok(CorsLayer::new()
         .allow_origin(allow_origin)
-        .allow_methods([Method::GET, Method::HEAD, Method::POST, Method::PATCH, Method::DELETE])
+        .allow_methods([
+            Method::GET,
+            Method::HEAD,
+            Method::POST,
+            Method::PATCH,
+            Method::DELETE,
+        ])
         .allow_headers(AllowHeaders::mirror_request())
-        .expose_headers([header::RETRY_AFTER, header::ETAG, header::CONTENT_DISPOSITION, HeaderName::from_static("x-request-id")])
+        .expose_headers([
+            header::RETRY_AFTER,
+            header::ETAG,
+            header::CONTENT_DISPOSITION,
+            HeaderName::from_static("x-request-id"),
+        ])
         .max_age(Duration::from_secs(3600)))
 }
 
@@ -143,7 +189,10 @@ async fn bootstrap_demo(database: &dyn Database, public_url: &str) -> anyhow::Re
     if !database.bootstrap(DEMO_REPOSITORY, token).await? {
         return Ok(());
     }
-    tracing::info!(repository = DEMO_REPOSITORY, "created the demo repository and a write token");
+    tracing::info!(
+        repository = DEMO_REPOSITORY,
+        "created the demo repository and a write token"
+    );
     println!(
         "Created the repository \"{DEMO_REPOSITORY}\" and a write token for it. Upload a file with:\n\n\
          curl -X POST {public_url}/assets -H 'repository: {DEMO_REPOSITORY}' -H 'authorization: Bearer {secret}' \
@@ -154,9 +203,18 @@ async fn bootstrap_demo(database: &dyn Database, public_url: &str) -> anyhow::Re
 
 fn spawn_background_tasks(state: &AppState, settings: &ServeSettings) {
     let sweep_every = Duration::from_secs((settings.upload_grace_period / 2).clamp(1, 300));
-    tokio::spawn(crate::storage::sweep::run(state.db.clone(), state.store.clone(), sweep_every));
+    tokio::spawn(crate::storage::sweep::run(
+        state.db.clone(),
+        state.store.clone(),
+        sweep_every,
+    ));
 
-    let limits: Vec<Arc<RateLimit>> = state.rate_limit.iter().chain(state.login_limit.iter()).cloned().collect();
+    let limits: Vec<Arc<RateLimit>> = state
+        .rate_limit
+        .iter()
+        .chain(state.login_limit.iter())
+        .cloned()
+        .collect();
     let database = state.db.clone();
     tokio::spawn(async move {
         let mut ticker = tokio::time::interval(Duration::from_secs(60));
@@ -181,7 +239,10 @@ async fn run_until_stopped(
     let signal = async move {
         shutdown_signal().await;
         ready.store(false, Ordering::Release);
-        tracing::info!(timeout_s = shutdown_timeout.as_secs(), "shutting down; waiting for requests in flight");
+        tracing::info!(
+            timeout_s = shutdown_timeout.as_secs(),
+            "shutting down; waiting for requests in flight"
+        );
     };
 
     crate::server::serve(listener, app, signal, tokio::time::sleep(shutdown_timeout)).await;

@@ -13,7 +13,8 @@ use crate::error::InternalCause;
 
 /// Sends log lines to standard error. `RUST_LOG` overrides `default_filter`.
 pub fn init(format: LogFormat, default_filter: &str) {
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default_filter));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
@@ -48,7 +49,10 @@ pub async fn log_request(request: Request, next: Next) -> Response {
     let status = response.status().as_u16();
     let duration = started.elapsed();
     let duration_ms = duration.as_secs_f64() * 1000.0;
-    let cause = response.extensions().get::<InternalCause>().map(|cause| cause.0.as_str().to_owned());
+    let cause = response
+        .extensions()
+        .get::<InternalCause>()
+        .map(|cause| cause.0.as_str().to_owned());
     match (status, cause) {
         (500.., Some(cause)) => tracing::error!(
             http.method = %method, http.route = %route, http.status = status, duration_ms, request_id = %request_id,
@@ -64,9 +68,14 @@ pub async fn log_request(request: Request, next: Next) -> Response {
         ),
     }
 
-    let labels = [("method", method.to_string()), ("route", route), ("status", status.to_string())];
+    let labels = [
+        ("method", method.to_string()),
+        ("route", route),
+        ("status", status.to_string()),
+    ];
     metrics::counter!("medialib_http_requests_total", &labels).increment(1);
-    metrics::histogram!("medialib_http_request_duration_seconds", &labels[..2]).record(duration.as_secs_f64());
+    metrics::histogram!("medialib_http_request_duration_seconds", &labels[..2])
+        .record(duration.as_secs_f64());
     response
 }
 
@@ -104,8 +113,13 @@ pub fn normalize_path(mut request: Request) -> Request {
 pub struct MakeRequestId;
 
 impl tower_http::request_id::MakeRequestId for MakeRequestId {
-    fn make_request_id<B>(&mut self, _request: &axum::http::Request<B>) -> Option<tower_http::request_id::RequestId> {
+    fn make_request_id<B>(
+        &mut self,
+        _request: &axum::http::Request<B>,
+    ) -> Option<tower_http::request_id::RequestId> {
         let id = uuid::Uuid::new_v4().simple().to_string();
-        Some(tower_http::request_id::RequestId::new(HeaderValue::from_str(&id).expect("hex")))
+        Some(tower_http::request_id::RequestId::new(
+            HeaderValue::from_str(&id).expect("hex"),
+        ))
     }
 }

@@ -39,7 +39,9 @@ impl FromRequestParts<AppState> for ReadAccess {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        authorize(&parts.headers, state, false).await.map(ReadAccess)
+        authorize(&parts.headers, state, false)
+            .await
+            .map(ReadAccess)
     }
 }
 
@@ -47,7 +49,9 @@ impl FromRequestParts<AppState> for WriteAccess {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> ApiResult<Self> {
-        authorize(&parts.headers, state, true).await.map(WriteAccess)
+        authorize(&parts.headers, state, true)
+            .await
+            .map(WriteAccess)
     }
 }
 
@@ -64,7 +68,9 @@ pub async fn find_live_token(state: &AppState, secret: &str) -> ApiResult<Option
     let Some(token) = state.db.find_token(&hash_token(secret)).await? else {
         return Ok(None);
     };
-    let expired = token.expires_at.is_some_and(|expires_at| expires_at <= now_millis());
+    let expired = token
+        .expires_at
+        .is_some_and(|expires_at| expires_at <= now_millis());
     if token.revoked_at.is_some() || expired {
         return Ok(None);
     }
@@ -78,10 +84,15 @@ async fn authorize(headers: &HeaderMap, state: &AppState, write: bool) -> ApiRes
         ));
     };
     let Some(token) = find_live_token(state, secret).await? else {
-        return Err(ApiError::unauthorized("The token is unknown, expired or revoked; create a new one."));
+        return Err(ApiError::unauthorized(
+            "The token is unknown, expired or revoked; create a new one.",
+        ));
     };
 
-    let Some(repository_name) = headers.get("repository").and_then(|value| value.to_str().ok()) else {
+    let Some(repository_name) = headers
+        .get("repository")
+        .and_then(|value| value.to_str().ok())
+    else {
         return Err(ApiError::bad_request(
             "missing_repository",
             "Missing `repository` header; send the name of the repository, such as `repository: demo`.",
@@ -95,7 +106,11 @@ async fn authorize(headers: &HeaderMap, state: &AppState, write: bool) -> ApiRes
         ));
     }
 
-    let denied = || ApiError::forbidden(format!("This token has no access to repository {repository_name:?}."));
+    let denied = || {
+        ApiError::forbidden(format!(
+            "This token has no access to repository {repository_name:?}."
+        ))
+    };
     let Some(repository) = state.db.find_repository(repository_name).await? else {
         return Err(denied());
     };
@@ -108,13 +123,22 @@ async fn authorize(headers: &HeaderMap, state: &AppState, write: bool) -> ApiRes
         return Err(denied());
     }
     if write && token.read_only {
-        return Err(ApiError::forbidden("This token is read-only; use a write token to change the repository."));
+        return Err(ApiError::forbidden(
+            "This token is read-only; use a write token to change the repository.",
+        ));
     }
 
     if let Some(limit) = &state.rate_limit {
         limit.check(&token.id)?;
     }
 
-    let uploader_id = token.user_id.clone().unwrap_or_else(|| GHOST_UPLOADER.to_owned());
-    Ok(Caller { repository, token_id: token.id, uploader_id })
+    let uploader_id = token
+        .user_id
+        .clone()
+        .unwrap_or_else(|| GHOST_UPLOADER.to_owned());
+    Ok(Caller {
+        repository,
+        token_id: token.id,
+        uploader_id,
+    })
 }

@@ -19,13 +19,19 @@ impl RateLimit {
         let per_second = NonZeroU32::new(per_second)?;
         let burst = NonZeroU32::new(burst).unwrap_or(NonZeroU32::MIN);
         let quota = Quota::per_second(per_second).allow_burst(burst);
-        Some(Self { limiter: RateLimiter::keyed(quota), clock: DefaultClock::default() })
+        Some(Self {
+            limiter: RateLimiter::keyed(quota),
+            clock: DefaultClock::default(),
+        })
     }
 
     /// Allows `per_minute` requests per minute, all of them at once if they come together.
     pub fn per_minute(per_minute: u32) -> Option<Self> {
         let per_minute = NonZeroU32::new(per_minute)?;
-        Some(Self { limiter: RateLimiter::keyed(Quota::per_minute(per_minute)), clock: DefaultClock::default() })
+        Some(Self {
+            limiter: RateLimiter::keyed(Quota::per_minute(per_minute)),
+            clock: DefaultClock::default(),
+        })
     }
 
     /// Counts one request of `token_id`; over the limit, returns a 429 whose `retry-after` is the wait in whole

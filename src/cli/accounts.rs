@@ -73,7 +73,10 @@ pub enum UserCommand {
     },
 }
 
-pub async fn run_repository(command: RepositoryCommand, storage: &StorageSettings) -> anyhow::Result<()> {
+pub async fn run_repository(
+    command: RepositoryCommand,
+    storage: &StorageSettings,
+) -> anyhow::Result<()> {
     let (database, store) = open_storage(storage).await?;
     match command {
         RepositoryCommand::Create { name } => {
@@ -86,14 +89,19 @@ pub async fn run_repository(command: RepositoryCommand, storage: &StorageSetting
         }
         RepositoryCommand::List { json } => {
             let repositories = database.list_repositories().await?;
-            print_list(&repositories, json, &["NAME", "ASSETS", "TOKENS", "CREATED"], |repository| {
-                vec![
-                    repository.name.clone(),
-                    repository.assets.to_string(),
-                    repository.tokens.to_string(),
-                    time(repository.created_at),
-                ]
-            });
+            print_list(
+                &repositories,
+                json,
+                &["NAME", "ASSETS", "TOKENS", "CREATED"],
+                |repository| {
+                    vec![
+                        repository.name.clone(),
+                        repository.assets.to_string(),
+                        repository.tokens.to_string(),
+                        time(repository.created_at),
+                    ]
+                },
+            );
         }
         RepositoryCommand::Delete { name } => {
             let keys = match database.delete_repository(&name, now_millis()).await {
@@ -114,7 +122,11 @@ pub async fn run_repository(command: RepositoryCommand, storage: &StorageSetting
 pub async fn run_token(command: TokenCommand, storage: &StorageSettings) -> anyhow::Result<()> {
     let (database, _store) = open_storage(storage).await?;
     match command {
-        TokenCommand::Create { repository, read_only, label } => {
+        TokenCommand::Create {
+            repository,
+            read_only,
+            label,
+        } => {
             let Some(record) = database.find_repository(&repository).await? else {
                 bail!("repository {repository:?} not found; create it with `medialib repository create {repository}`");
             };
@@ -134,24 +146,44 @@ pub async fn run_token(command: TokenCommand, storage: &StorageSettings) -> anyh
         }
         TokenCommand::List { json } => {
             let tokens = database.list_tokens().await?;
-            print_list(&tokens, json, &["ID", "KIND", "REPOSITORY", "ACCESS", "LABEL", "CREATED", "STATE"], |token| {
-                let state = if token.revoked_at.is_some() {
-                    "revoked"
-                } else if token.expires_at.is_some_and(|expires_at| expires_at <= now_millis()) {
-                    "expired"
-                } else {
-                    "active"
-                };
-                vec![
-                    token.id.clone(),
-                    token.kind.to_owned(),
-                    token.repository.clone().or_else(|| token.user_email.clone()).unwrap_or_default(),
-                    if token.read_only { "read" } else { "write" }.to_owned(),
-                    token.label.clone().unwrap_or_default(),
-                    time(token.created_at),
-                    state.to_owned(),
-                ]
-            });
+            print_list(
+                &tokens,
+                json,
+                &[
+                    "ID",
+                    "KIND",
+                    "REPOSITORY",
+                    "ACCESS",
+                    "LABEL",
+                    "CREATED",
+                    "STATE",
+                ],
+                |token| {
+                    let state = if token.revoked_at.is_some() {
+                        "revoked"
+                    } else if token
+                        .expires_at
+                        .is_some_and(|expires_at| expires_at <= now_millis())
+                    {
+                        "expired"
+                    } else {
+                        "active"
+                    };
+                    vec![
+                        token.id.clone(),
+                        token.kind.to_owned(),
+                        token
+                            .repository
+                            .clone()
+                            .or_else(|| token.user_email.clone())
+                            .unwrap_or_default(),
+                        if token.read_only { "read" } else { "write" }.to_owned(),
+                        token.label.clone().unwrap_or_default(),
+                        time(token.created_at),
+                        state.to_owned(),
+                    ]
+                },
+            );
         }
         TokenCommand::Revoke { id } => match database.revoke_token(&id, now_millis()).await {
             Ok(()) => {}
@@ -174,35 +206,47 @@ pub async fn run_user(command: UserCommand, storage: &StorageSettings) -> anyhow
             };
             match database.create_user(&email, record.id, now_millis()).await {
                 Ok(user) => println!("{}", user.id),
-                Err(DbError::Conflict) => bail!("user {email:?} already belongs to repository {repository:?}"),
+                Err(DbError::Conflict) => {
+                    bail!("user {email:?} already belongs to repository {repository:?}")
+                }
                 Err(error) => return Err(error.into()),
             }
         }
         UserCommand::SetPassword { email } => {
             let mut line = String::new();
-            std::io::stdin().read_line(&mut line).context("failed to read the password from standard input")?;
+            std::io::stdin()
+                .read_line(&mut line)
+                .context("failed to read the password from standard input")?;
             let password = line.trim_end_matches(['\n', '\r']).to_owned();
             if password.is_empty() {
                 bail!("the password is empty; write it as the first line of standard input");
             }
-            let phc = tokio::task::spawn_blocking(move || crate::auth::password::hash(&password)).await??;
+            let phc = tokio::task::spawn_blocking(move || crate::auth::password::hash(&password))
+                .await??;
             match database.set_password(&email, &phc, now_millis()).await {
                 Ok(()) => {}
-                Err(DbError::NotFound) => bail!("user {email:?} not found; create it with `medialib user create`"),
+                Err(DbError::NotFound) => {
+                    bail!("user {email:?} not found; create it with `medialib user create`")
+                }
                 Err(error) => return Err(error.into()),
             }
         }
         UserCommand::List { json } => {
             let users = database.list_users().await?;
-            print_list(&users, json, &["ID", "EMAIL", "REPOSITORIES", "PASSWORD", "CREATED"], |user| {
-                vec![
-                    user.id.clone(),
-                    user.email.clone(),
-                    user.repositories.join(","),
-                    if user.has_password { "set" } else { "none" }.to_owned(),
-                    time(user.created_at),
-                ]
-            });
+            print_list(
+                &users,
+                json,
+                &["ID", "EMAIL", "REPOSITORIES", "PASSWORD", "CREATED"],
+                |user| {
+                    vec![
+                        user.id.clone(),
+                        user.email.clone(),
+                        user.repositories.join(","),
+                        if user.has_password { "set" } else { "none" }.to_owned(),
+                        time(user.created_at),
+                    ]
+                },
+            );
         }
     }
     Ok(())

@@ -51,7 +51,10 @@ pub fn main() -> ExitCode {
     };
     crate::telemetry::init(log_format, default_filter);
 
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(runtime) => runtime,
         Err(error) => {
             eprintln!("error: failed to start the async runtime: {error}");
@@ -70,7 +73,12 @@ pub fn main() -> ExitCode {
 /// Prints help and version requests as clap does; other parse errors get one line and exit code 1.
 fn usage_error(error: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
-    if matches!(error.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+    if matches!(
+        error.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
         let _ = error.print();
         return if error.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
             ExitCode::FAILURE
@@ -79,8 +87,14 @@ fn usage_error(error: clap::Error) -> ExitCode {
         };
     }
     let rendered = error.render().to_string();
-    let first_line = rendered.lines().next().unwrap_or("error: invalid arguments");
-    let tip = rendered.lines().map(str::trim).find(|line| line.starts_with("tip:"));
+    let first_line = rendered
+        .lines()
+        .next()
+        .unwrap_or("error: invalid arguments");
+    let tip = rendered
+        .lines()
+        .map(str::trim)
+        .find(|line| line.starts_with("tip:"));
     match tip {
         Some(tip) => eprintln!("{first_line} ({tip}; see `medialib --help`)"),
         None => eprintln!("{first_line} (see `medialib --help`)"),

@@ -3,20 +3,35 @@
 use serde::Serialize;
 
 /// Prints `rows` as JSON when `json` is set, else as a table with `headers`.
-pub fn print_list<T: Serialize>(items: &[T], json: bool, headers: &[&str], row: impl Fn(&T) -> Vec<String>) {
+pub fn print_list<T: Serialize>(
+    items: &[T],
+    json: bool,
+    headers: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) {
     if json {
-        println!("{}", serde_json::to_string_pretty(items).expect("records serialise"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(items).expect("records serialise")
+        );
         return;
     }
     let rows: Vec<Vec<String>> = items.iter().map(row).collect();
-    let mut widths: Vec<usize> = headers.iter().map(|header| header.chars().count()).collect();
+    let mut widths: Vec<usize> = headers
+        .iter()
+        .map(|header| header.chars().count())
+        .collect();
     for row in &rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
     }
     let line = |cells: Vec<String>| {
-        let padded: Vec<String> = cells.iter().zip(&widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        let padded: Vec<String> = cells
+            .iter()
+            .zip(&widths)
+            .map(|(cell, width)| format!("{cell:<width$}"))
+            .collect();
         println!("{}", padded.join("  ").trim_end());
     };
     line(headers.iter().map(|header| header.to_string()).collect());

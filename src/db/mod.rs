@@ -263,17 +263,34 @@ pub trait Database: Send + Sync + 'static {
     async fn insert_asset(&self, asset: NewAsset) -> DbResult<AssetRecord>;
     async fn list_assets(&self, query: &ListQuery) -> DbResult<ListPage>;
     /// Applies a patch; `NotFound` for an unknown asset, `UnknownReference` for an unknown tag id.
-    async fn update_asset(&self, repository_id: i64, id: &str, patch: AssetPatch, now: i64) -> DbResult<AssetRecord>;
+    async fn update_asset(
+        &self,
+        repository_id: i64,
+        id: &str,
+        patch: AssetPatch,
+        now: i64,
+    ) -> DbResult<AssetRecord>;
     /// Deletes the assets among `ids` that exist and returns their storage keys, which are recorded as pending
     /// objects due at once.
-    async fn delete_assets(&self, repository_id: i64, ids: &[String], now: i64) -> DbResult<Vec<String>>;
+    async fn delete_assets(
+        &self,
+        repository_id: i64,
+        ids: &[String],
+        now: i64,
+    ) -> DbResult<Vec<String>>;
     async fn list_uploaders(&self, repository_id: i64) -> DbResult<Vec<String>>;
     /// Finds an asset by repository name and id, for file delivery.
     async fn find_asset(&self, repository: &str, id: &str) -> DbResult<Option<AssetRecord>>;
 
     async fn list_tags(&self, repository_id: i64) -> DbResult<Vec<TagWithCount>>;
     async fn create_tag(&self, repository_id: i64, name: &str, now: i64) -> DbResult<TagRecord>;
-    async fn rename_tag(&self, repository_id: i64, id: &str, name: &str, now: i64) -> DbResult<TagRecord>;
+    async fn rename_tag(
+        &self,
+        repository_id: i64,
+        id: &str,
+        name: &str,
+        now: i64,
+    ) -> DbResult<TagRecord>;
     async fn delete_tag(&self, repository_id: i64, id: &str) -> DbResult<()>;
     /// Adds (`assign` true) or removes a tag on assets; `NotFound` for an unknown tag, `UnknownReference` when any
     /// asset id is unknown, in which case nothing changes.

@@ -58,7 +58,12 @@ mod tests {
     use super::*;
 
     fn sample() -> Cursor {
-        Cursor { score: Some(2), created_at: 1_700_000_000_000, id: "AbCdEf".into(), filters: "abc".into() }
+        Cursor {
+            score: Some(2),
+            created_at: 1_700_000_000_000,
+            id: "AbCdEf".into(),
+            filters: "abc".into(),
+        }
     }
 
     #[test]

@@ -78,14 +78,20 @@ mod tests {
     #[test]
     fn keeps_base_name_after_either_separator() {
         assert_eq!(Filename::parse("a/b/c.png").unwrap().as_str(), "c.png");
-        assert_eq!(Filename::parse("C:\\Users\\me\\d.png").unwrap().as_str(), "d.png");
+        assert_eq!(
+            Filename::parse("C:\\Users\\me\\d.png").unwrap().as_str(),
+            "d.png"
+        );
         assert_eq!(Filename::parse("x\\y/z.txt").unwrap().as_str(), "z.txt");
     }
 
     #[test]
     fn normalises_to_nfc() {
         let decomposed = "cafe\u{301}.jpg";
-        assert_eq!(Filename::parse(decomposed).unwrap().as_str(), "caf\u{e9}.jpg");
+        assert_eq!(
+            Filename::parse(decomposed).unwrap().as_str(),
+            "caf\u{e9}.jpg"
+        );
     }
 
     #[test]
@@ -97,16 +103,33 @@ mod tests {
     #[test]
     fn counts_length_in_code_points() {
         assert!(Filename::parse(&"é".repeat(500)).is_ok());
-        assert_eq!(Filename::parse(&"é".repeat(501)), Err(FilenameError::TooLong(501)));
+        assert_eq!(
+            Filename::parse(&"é".repeat(501)),
+            Err(FilenameError::TooLong(501))
+        );
     }
 
     #[test]
     fn rejects_control_and_bidi_characters() {
         for c in ['\0', '\n', '\r', '\u{1b}', '\u{7f}', '\u{85}', '\u{9f}'] {
-            assert!(matches!(Filename::parse(&format!("a{c}b")), Err(FilenameError::ControlCharacter(_))), "{c:?}");
+            assert!(
+                matches!(
+                    Filename::parse(&format!("a{c}b")),
+                    Err(FilenameError::ControlCharacter(_))
+                ),
+                "{c:?}"
+            );
         }
-        for c in ['\u{200E}', '\u{200F}', '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}'] {
-            assert!(matches!(Filename::parse(&format!("a{c}b")), Err(FilenameError::BidiControl(_))), "{c:?}");
+        for c in [
+            '\u{200E}', '\u{200F}', '\u{202A}', '\u{202E}', '\u{2066}', '\u{2069}',
+        ] {
+            assert!(
+                matches!(
+                    Filename::parse(&format!("a{c}b")),
+                    Err(FilenameError::BidiControl(_))
+                ),
+                "{c:?}"
+            );
         }
     }
 

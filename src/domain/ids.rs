@@ -19,12 +19,18 @@ pub fn new_tag_id() -> String {
 
 /// Returns a new user id.
 pub fn new_user_id() -> String {
-    format!("user-{}", Alphanumeric.sample_string(&mut OsRng, 12).to_lowercase())
+    format!(
+        "user-{}",
+        Alphanumeric.sample_string(&mut OsRng, 12).to_lowercase()
+    )
 }
 
 /// Returns a new short token id, shown by `token list` and used by `token revoke`.
 pub fn new_token_id() -> String {
-    format!("tok_{}", Alphanumeric.sample_string(&mut OsRng, 10).to_lowercase())
+    format!(
+        "tok_{}",
+        Alphanumeric.sample_string(&mut OsRng, 10).to_lowercase()
+    )
 }
 
 /// Returns a new bearer token secret with 190 bits of entropy.

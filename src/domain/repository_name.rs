@@ -3,7 +3,9 @@
 
 /// Checks a repository name and explains what is wrong with it.
 pub fn check(name: &str) -> Result<(), String> {
-    let valid_chars = name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+    let valid_chars = name
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
     let valid_ends = !name.starts_with('-') && !name.ends_with('-');
 
     if !(4..=63).contains(&name.len()) || !valid_chars || !valid_ends {
@@ -28,7 +30,16 @@ mod tests {
 
     #[test]
     fn rejects_invalid_names() {
-        for name in ["abc", "-abc", "abc-", "ABCD", "ab_cd", "ab.cd", &"a".repeat(64), "démo"] {
+        for name in [
+            "abc",
+            "-abc",
+            "abc-",
+            "ABCD",
+            "ab_cd",
+            "ab.cd",
+            &"a".repeat(64),
+            "démo",
+        ] {
             assert!(check(name).is_err(), "{name}");
         }
     }

@@ -10,7 +10,11 @@ use unicode_normalization::UnicodeNormalization;
 /// Folds `text` into its search key.
 pub fn fold(text: &str) -> String {
     let folded = caseless::default_case_fold_str(&text.nfd().collect::<String>());
-    folded.nfd().filter(|c| !is_combining_mark(*c)).nfc().collect()
+    folded
+        .nfd()
+        .filter(|c| !is_combining_mark(*c))
+        .nfc()
+        .collect()
 }
 
 #[cfg(test)]

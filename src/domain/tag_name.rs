@@ -10,7 +10,9 @@ pub fn check(name: &str) -> Result<(), String> {
         return Err("the tag name is empty; send 1 to 20 characters".to_owned());
     }
     if length > MAX_TAG_NAME_CHARS {
-        return Err(format!("the tag name has {length} characters; the maximum is {MAX_TAG_NAME_CHARS}"));
+        return Err(format!(
+            "the tag name has {length} characters; the maximum is {MAX_TAG_NAME_CHARS}"
+        ));
     }
     Ok(())
 }

@@ -7,7 +7,9 @@ pub const MAX_TEXT_CHARS: usize = 500;
 pub fn check_length(field: &str, value: &str) -> Result<(), String> {
     let length = value.chars().count();
     if length > MAX_TEXT_CHARS {
-        return Err(format!("{field} has {length} characters; the maximum is {MAX_TEXT_CHARS}"));
+        return Err(format!(
+            "{field} has {length} characters; the maximum is {MAX_TEXT_CHARS}"
+        ));
     }
     Ok(())
 }

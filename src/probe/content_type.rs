@@ -84,7 +84,10 @@ mod tests {
             "application/x-shockwave-flash",
             "not a media type",
         ] {
-            assert!(is_script_capable(content_type), "{content_type} should be script-capable");
+            assert!(
+                is_script_capable(content_type),
+                "{content_type} should be script-capable"
+            );
         }
     }
 
@@ -102,7 +105,10 @@ mod tests {
             "application/octet-stream",
             "application/zip",
         ] {
-            assert!(!is_script_capable(content_type), "{content_type} should not be script-capable");
+            assert!(
+                !is_script_capable(content_type),
+                "{content_type} should not be script-capable"
+            );
         }
     }
 
@@ -118,7 +124,10 @@ mod tests {
             "text/javascript",
             "",
         ] {
-            assert!(disposition_is_attachment(content_type), "{content_type:?} should be an attachment");
+            assert!(
+                disposition_is_attachment(content_type),
+                "{content_type:?} should be an attachment"
+            );
         }
     }
 
@@ -134,7 +143,10 @@ mod tests {
             "text/plain; charset=utf-8",
             "application/zip",
         ] {
-            assert!(!disposition_is_attachment(content_type), "{content_type} should be inline");
+            assert!(
+                !disposition_is_attachment(content_type),
+                "{content_type} should be inline"
+            );
         }
     }
 }

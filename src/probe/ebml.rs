@@ -27,7 +27,12 @@ fn read_id(data: &[u8], position: usize) -> Option<(u32, usize)> {
         return None;
     }
     let bytes = data.get(position..position + length)?;
-    Some((bytes.iter().fold(0, |id, &byte| (id << 8) | u32::from(byte)), length))
+    Some((
+        bytes
+            .iter()
+            .fold(0, |id, &byte| (id << 8) | u32::from(byte)),
+        length,
+    ))
 }
 
 /// Reads an EBML element size at `position`: its value (`None` for the reserved "unknown size") and length.
@@ -39,14 +44,16 @@ fn read_size(data: &[u8], position: usize) -> Option<(Option<u64>, usize)> {
     }
     let bytes = data.get(position..position + length)?;
     let marker_free = u64::from(first) & (0xFF >> length);
-    let value = bytes[1..].iter().fold(marker_free, |value, &byte| (value << 8) | u64::from(byte));
+    let value = bytes[1..]
+        .iter()
+        .fold(marker_free, |value, &byte| (value << 8) | u64::from(byte));
     let unknown = value == (1 << (7 * length)) - 1;
     Some((if unknown { None } else { Some(value) }, length))
 }
 
 /// Iterator over the EBML elements laid out one after another in a byte range, yielding each element's ID and
-/// body. As with ISO boxes, an element that runs past the range yields the bytes present; an element of unknown size
-/// extends to the end of the range.
+/// body. As with ISO boxes, an element that runs past the range yields the bytes that are present. An element of
+/// unknown size extends to the end of the range.
 struct Elements<'a> {
     rest: &'a [u8],
 }
@@ -65,7 +72,9 @@ impl<'a> Iterator for Elements<'a> {
         let (size, size_length) = read_size(self.rest, id_length)?;
         let start = id_length + size_length;
         let end = match size {
-            Some(size) => usize::try_from(size).unwrap_or(usize::MAX).saturating_add(start),
+            Some(size) => usize::try_from(size)
+                .unwrap_or(usize::MAX)
+                .saturating_add(start),
             None => self.rest.len(),
         }
         .min(self.rest.len());
@@ -78,7 +87,9 @@ impl<'a> Iterator for Elements<'a> {
 }
 
 fn child(data: &[u8], wanted: u32) -> Option<&[u8]> {
-    Elements::new(data).find(|(id, _)| *id == wanted).map(|(_, body)| body)
+    Elements::new(data)
+        .find(|(id, _)| *id == wanted)
+        .map(|(_, body)| body)
 }
 
 /// Recognises a Matroska (`DocType` "matroska") or WebM (`DocType` "webm") file.
@@ -139,7 +150,11 @@ impl Tracks {
             for (_, entry) in Elements::new(body).filter(|(id, _)| *id == TRACK_ENTRY) {
                 let track_type = child(entry, TRACK_TYPE)
                     .filter(|value| value.len() <= 8)
-                    .map(|value| value.iter().fold(0u64, |number, &byte| (number << 8) | u64::from(byte)));
+                    .map(|value| {
+                        value
+                            .iter()
+                            .fold(0u64, |number, &byte| (number << 8) | u64::from(byte))
+                    });
                 match track_type {
                     Some(VIDEO_TRACK) => tracks.video = true,
                     Some(AUDIO_TRACK) => tracks.audio = true,
@@ -158,7 +173,10 @@ mod tests {
     #[test]
     fn size_marks_unknown() {
         assert_eq!(read_size(&[0xFF], 0), Some((None, 1)));
-        assert_eq!(read_size(&[0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], 0), Some((None, 8)));
+        assert_eq!(
+            read_size(&[0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], 0),
+            Some((None, 8))
+        );
         assert_eq!(read_size(&[0x81], 0), Some((Some(1), 1)));
         assert_eq!(read_size(&[0x40, 0x02], 0), Some((Some(2), 2)));
         assert_eq!(read_size(&[0x00, 0x01], 0), None);
@@ -167,7 +185,10 @@ mod tests {
 
     #[test]
     fn id_keeps_marker() {
-        assert_eq!(read_id(&[0x1A, 0x45, 0xDF, 0xA3], 0), Some((EBML_HEADER, 4)));
+        assert_eq!(
+            read_id(&[0x1A, 0x45, 0xDF, 0xA3], 0),
+            Some((EBML_HEADER, 4))
+        );
         assert_eq!(read_id(&[0xAE], 0), Some((TRACK_ENTRY, 1)));
         assert_eq!(read_id(&[0x08, 0, 0, 0, 0], 0), None);
     }

@@ -11,7 +11,7 @@ const ORIENTATION: u16 = 0x0112;
 /// TIFF field type SHORT (16-bit unsigned integer).
 const SHORT: u16 = 3;
 
-/// The bytes ended before the answer: the head may be cut short, or the file may be malformed.
+/// Marker that the bytes ended before the value was found, because the head is cut short or the file is malformed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct CutOff;
 
@@ -25,8 +25,22 @@ pub(super) fn orientation(tiff: &[u8]) -> Result<Option<u16>, CutOff> {
         Some(_) => return Ok(None),
         None => return Err(CutOff),
     };
-    let read_u16 = |offset| if little_endian { u16_le(tiff, offset) } else { u16_be(tiff, offset) }.ok_or(CutOff);
-    let read_u32 = |offset| if little_endian { u32_le(tiff, offset) } else { u32_be(tiff, offset) }.ok_or(CutOff);
+    let read_u16 = |offset| {
+        if little_endian {
+            u16_le(tiff, offset)
+        } else {
+            u16_be(tiff, offset)
+        }
+        .ok_or(CutOff)
+    };
+    let read_u32 = |offset| {
+        if little_endian {
+            u32_le(tiff, offset)
+        } else {
+            u32_be(tiff, offset)
+        }
+        .ok_or(CutOff)
+    };
 
     let ifd = usize::try_from(read_u32(4)?).map_err(|_| CutOff)?;
     let entry_count = usize::from(read_u16(ifd)?);
@@ -138,7 +152,10 @@ mod tests {
 
     #[test]
     fn jpeg_walk_stops_at_scan() {
-        let jpeg = [0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x08, 0xFF, 0xE1, 0x00, 0x10, b'E', b'x', b'i', b'f', 0, 0];
+        let jpeg = [
+            0xFF, 0xD8, 0xFF, 0xDA, 0x00, 0x08, 0xFF, 0xE1, 0x00, 0x10, b'E', b'x', b'i', b'f', 0,
+            0,
+        ];
         assert_eq!(jpeg_exif(&jpeg), Ok(None));
         assert_eq!(jpeg_exif(&[0xFF, 0xD8, 0x12]), Ok(None));
         assert_eq!(jpeg_exif(&[0xFF, 0xD8, 0xFF, 0xE1, 0x00, 0x01]), Ok(None));

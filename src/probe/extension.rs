@@ -75,14 +75,38 @@ const SAFE_TYPES: &[(&str, Kind, &str)] = &[
     ("7z", Kind::Document, "application/x-7z-compressed"),
     ("rar", Kind::Document, "application/vnd.rar"),
     ("doc", Kind::Document, "application/msword"),
-    ("docx", Kind::Document, "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    (
+        "docx",
+        Kind::Document,
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ),
     ("xls", Kind::Document, "application/vnd.ms-excel"),
-    ("xlsx", Kind::Document, "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    (
+        "xlsx",
+        Kind::Document,
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ),
     ("ppt", Kind::Document, "application/vnd.ms-powerpoint"),
-    ("pptx", Kind::Document, "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
-    ("odt", Kind::Document, "application/vnd.oasis.opendocument.text"),
-    ("ods", Kind::Document, "application/vnd.oasis.opendocument.spreadsheet"),
-    ("odp", Kind::Document, "application/vnd.oasis.opendocument.presentation"),
+    (
+        "pptx",
+        Kind::Document,
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ),
+    (
+        "odt",
+        Kind::Document,
+        "application/vnd.oasis.opendocument.text",
+    ),
+    (
+        "ods",
+        Kind::Document,
+        "application/vnd.oasis.opendocument.spreadsheet",
+    ),
+    (
+        "odp",
+        Kind::Document,
+        "application/vnd.oasis.opendocument.presentation",
+    ),
     ("epub", Kind::Document, "application/epub+zip"),
     ("woff", Kind::Document, "font/woff"),
     ("woff2", Kind::Document, "font/woff2"),
@@ -115,14 +139,23 @@ mod tests {
 
     #[test]
     fn active_extensions_are_absent() {
-        for extension in ["html", "htm", "xhtml", "xml", "svg", "svgz", "js", "mjs", "css", "xsl", "swf", ""] {
-            assert_eq!(lookup(extension), None, "{extension:?} must not give a type");
+        for extension in [
+            "html", "htm", "xhtml", "xml", "svg", "svgz", "js", "mjs", "css", "xsl", "swf", "",
+        ] {
+            assert_eq!(
+                lookup(extension),
+                None,
+                "{extension:?} must not give a type"
+            );
         }
     }
 
     #[test]
     fn lookup_finds_kind() {
-        assert_eq!(lookup("m4a"), Some(Detection::new(Kind::Audio, "audio/mp4")));
+        assert_eq!(
+            lookup("m4a"),
+            Some(Detection::new(Kind::Audio, "audio/mp4"))
+        );
         assert_eq!(lookup("heic").map(|found| found.kind), Some(Kind::Image));
         assert_eq!(lookup("mkv").map(|found| found.kind), Some(Kind::Video));
         assert_eq!(lookup("JPG"), None);

@@ -48,10 +48,18 @@ impl<'a> Iterator for Boxes<'a> {
         }
 
         let complete = size <= self.rest.len() as u64;
-        let end = if complete { size as usize } else { self.rest.len() };
+        let end = if complete {
+            size as usize
+        } else {
+            self.rest.len()
+        };
         let body = self.rest.get(header_len..end).unwrap_or(&[]);
         self.rest = &self.rest[end..];
-        Some(IsoBox { box_type, body, complete })
+        Some(IsoBox {
+            box_type,
+            body,
+            complete,
+        })
     }
 }
 
@@ -66,7 +74,9 @@ pub(super) fn find_box<'a>(data: &'a [u8], wanted: &[u8; 4]) -> Option<&'a [u8]>
 }
 
 const AVIF_BRANDS: &[&[u8; 4]] = &[b"avif", b"avis"];
-const HEIC_BRANDS: &[&[u8; 4]] = &[b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"];
+const HEIC_BRANDS: &[&[u8; 4]] = &[
+    b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs",
+];
 const HEIF_BRANDS: &[&[u8; 4]] = &[b"mif1", b"msf1", b"mif2", b"miaf"];
 const AUDIO_BRANDS: &[&[u8; 4]] = &[b"M4A ", b"M4B ", b"M4P ", b"F4A ", b"F4B "];
 
@@ -89,6 +99,10 @@ pub(super) fn detect(head: &[u8], extension: &str) -> Option<Detection> {
 
     if let Some(content_type) = image_type(&major, compatible) {
         return Some(Detection::image(ImageFormat::Heif, content_type));
+    }
+    if major == *b"crx " {
+        // Canon CR3 raw photos use this container too. No browser shows them, so they are documents, like CR2.
+        return Some(Detection::document("image/x-canon-cr3"));
     }
 
     let family = Family::from_brand(&major);
@@ -124,9 +138,15 @@ fn image_type(major: &[u8; 4], compatible: &[u8]) -> Option<&'static str> {
     if !is_one_of(HEIF_BRANDS, major) {
         return None;
     }
-    if compatible.chunks_exact(4).any(|brand| is_one_of(AVIF_BRANDS, brand)) {
+    if compatible
+        .chunks_exact(4)
+        .any(|brand| is_one_of(AVIF_BRANDS, brand))
+    {
         Some("image/avif")
-    } else if compatible.chunks_exact(4).any(|brand| is_one_of(HEIC_BRANDS, brand)) {
+    } else if compatible
+        .chunks_exact(4)
+        .any(|brand| is_one_of(HEIC_BRANDS, brand))
+    {
         Some("image/heic")
     } else {
         Some("image/heif")
@@ -137,16 +157,16 @@ fn image_type(major: &[u8; 4], compatible: &[u8]) -> Option<&'static str> {
 enum Family {
     Mp4,
     QuickTime,
-    ThirdGeneration,
-    ThirdGeneration2,
+    ThreeGpp,
+    ThreeGpp2,
 }
 
 impl Family {
     fn from_brand(major: &[u8; 4]) -> Self {
         match major {
             b"qt  " => Family::QuickTime,
-            [b'3', b'g', b'2', _] => Family::ThirdGeneration2,
-            [b'3', b'g', _, _] => Family::ThirdGeneration,
+            [b'3', b'g', b'2', _] => Family::ThreeGpp2,
+            [b'3', b'g', _, _] => Family::ThreeGpp,
             _ => Family::Mp4,
         }
     }
@@ -155,8 +175,8 @@ impl Family {
         match self {
             Family::Mp4 => "video/mp4",
             Family::QuickTime => "video/quicktime",
-            Family::ThirdGeneration => "video/3gpp",
-            Family::ThirdGeneration2 => "video/3gpp2",
+            Family::ThreeGpp => "video/3gpp",
+            Family::ThreeGpp2 => "video/3gpp2",
         }
     }
 
@@ -164,8 +184,8 @@ impl Family {
         match self {
             // Browsers play AAC or ALAC audio from a QuickTime file when it is served as MP4 audio.
             Family::Mp4 | Family::QuickTime => "audio/mp4",
-            Family::ThirdGeneration => "audio/3gpp",
-            Family::ThirdGeneration2 => "audio/3gpp2",
+            Family::ThreeGpp => "audio/3gpp",
+            Family::ThreeGpp2 => "audio/3gpp2",
         }
     }
 }
@@ -186,7 +206,8 @@ impl Tracks {
         };
 
         for trak in Boxes::new(moov).filter(|found| found.box_type == *b"trak") {
-            let Some(hdlr) = find_box(trak.body, b"mdia").and_then(|mdia| find_box(mdia, b"hdlr")) else {
+            let Some(hdlr) = find_box(trak.body, b"mdia").and_then(|mdia| find_box(mdia, b"hdlr"))
+            else {
                 continue;
             };
             // A full box: version and flags, then `pre_defined`, then the handler type.
@@ -219,23 +240,37 @@ mod tests {
         assert_eq!(
             found,
             vec![
-                IsoBox { box_type: *b"free", body: b"abcd", complete: true },
-                IsoBox { box_type: *b"moov", body: &[1, 2], complete: false },
+                IsoBox {
+                    box_type: *b"free",
+                    body: b"abcd",
+                    complete: true
+                },
+                IsoBox {
+                    box_type: *b"moov",
+                    body: &[1, 2],
+                    complete: false
+                },
             ]
         );
     }
 
     #[test]
     fn boxes_stop_at_undersized_box() {
-        let data = [0, 0, 0, 4, b'f', b'r', b'e', b'e', 0, 0, 0, 8, b's', b'k', b'i', b'p'];
+        let data = [
+            0, 0, 0, 4, b'f', b'r', b'e', b'e', 0, 0, 0, 8, b's', b'k', b'i', b'p',
+        ];
         assert_eq!(Boxes::new(&data).count(), 0);
     }
 
     #[test]
     fn boxes_read_large_size() {
-        let mut data = vec![0, 0, 0, 1, b'm', b'd', b'a', b't', 0, 0, 0, 0, 0, 0, 0, 18, 7, 7];
+        let mut data = vec![
+            0, 0, 0, 1, b'm', b'd', b'a', b't', 0, 0, 0, 0, 0, 0, 0, 18, 7, 7,
+        ];
         data.extend_from_slice(&boxed(b"moov", &[]));
-        let found: Vec<_> = Boxes::new(&data).map(|found| (found.box_type, found.body.len())).collect();
+        let found: Vec<_> = Boxes::new(&data)
+            .map(|found| (found.box_type, found.body.len()))
+            .collect();
         assert_eq!(found, vec![(*b"mdat", 2), (*b"moov", 0)]);
     }
 
@@ -243,6 +278,13 @@ mod tests {
     fn boxes_size_zero_runs_to_end() {
         let data = [0, 0, 0, 0, b'm', b'd', b'a', b't', 1, 2, 3];
         let found: Vec<_> = Boxes::new(&data).collect();
-        assert_eq!(found, vec![IsoBox { box_type: *b"mdat", body: &[1, 2, 3], complete: true }]);
+        assert_eq!(
+            found,
+            vec![IsoBox {
+                box_type: *b"mdat",
+                body: &[1, 2, 3],
+                complete: true
+            }]
+        );
     }
 }

@@ -54,8 +54,8 @@ pub(super) fn root_element(head: &[u8]) -> Option<BytesStart<'_>> {
 
 /// Tells whether a root element is SVG: local name `svg`, in the SVG namespace or with no namespace declared.
 ///
-/// Hand-written SVG often omits `xmlns`; such a file is still SVG to its author, so it counts, while an `svg`
-/// element bound to another namespace does not.
+/// Hand-written SVG often omits `xmlns`, and such a file is still SVG to its author, so it counts. An `svg` element
+/// bound to another namespace does not.
 pub(super) fn is_svg_root(root: &BytesStart<'_>) -> bool {
     let name = root.name();
     if name.local_name().as_ref() != b"svg" {
@@ -95,7 +95,9 @@ pub(super) fn detect_markup(head: &[u8]) -> Option<Detection> {
     if starts_with_ignore_case(text, b"<?xml") {
         return Some(Detection::document("application/xml"));
     }
-    let html_root = root.as_ref().is_some_and(|root| root.local_name().as_ref().eq_ignore_ascii_case(b"html"));
+    let html_root = root
+        .as_ref()
+        .is_some_and(|root| root.local_name().as_ref().eq_ignore_ascii_case(b"html"));
     if html_root || has_html_signature(text) {
         return Some(Detection::document("text/html"));
     }
@@ -103,11 +105,12 @@ pub(super) fn detect_markup(head: &[u8]) -> Option<Detection> {
 }
 
 fn starts_with_ignore_case(text: &[u8], prefix: &[u8]) -> bool {
-    text.get(..prefix.len()).is_some_and(|start| start.eq_ignore_ascii_case(prefix))
+    text.get(..prefix.len())
+        .is_some_and(|start| start.eq_ignore_ascii_case(prefix))
 }
 
 /// Tells whether `text` starts with an HTML signature followed by a byte that ends a tag name. The WHATWG standard
-/// accepts only a space or `>` there; other whitespace and `/` are accepted too, and `<!--` needs nothing after it,
+/// accepts only a space or `>` there. Other whitespace and `/` are accepted too, and `<!--` needs nothing after it,
 /// because taking more bytes for HTML only makes serving them stricter.
 fn has_html_signature(text: &[u8]) -> bool {
     HTML_SIGNATURES.iter().any(|signature| {
@@ -117,7 +120,10 @@ fn has_html_signature(text: &[u8]) -> bool {
         if *signature == b"<!--" {
             return true;
         }
-        matches!(text.get(signature.len()), Some(b' ' | b'>' | b'/' | b'\t' | b'\n' | b'\r' | b'\x0C'))
+        matches!(
+            text.get(signature.len()),
+            Some(b' ' | b'>' | b'/' | b'\t' | b'\n' | b'\r' | b'\x0C')
+        )
     })
 }
 
@@ -138,8 +144,8 @@ fn is_plain_text(head: &[u8], complete: bool) -> bool {
     !text.iter().copied().any(is_binary_byte)
 }
 
-/// Recognises plain UTF-8 text. A few text formats that browsers treat as data take their type from the extension
-/// (CSV, TSV, Markdown, JSON, and WebVTT, which `<track>` requires); all other text is `text/plain`.
+/// Recognises plain UTF-8 text. A few text formats that browsers treat as data take their type from the extension:
+/// CSV, TSV, Markdown, JSON, and WebVTT (which `<track>` requires). All other text is `text/plain`.
 pub(super) fn detect_text(head: &[u8], complete: bool, extension: &str) -> Option<Detection> {
     if !is_plain_text(head, complete) {
         return None;
@@ -194,7 +200,12 @@ mod tests {
         ];
         for (document, expected) in cases {
             let root = root_element(document).expect("root element");
-            assert_eq!(is_svg_root(&root), expected, "{}", String::from_utf8_lossy(document));
+            assert_eq!(
+                is_svg_root(&root),
+                expected,
+                "{}",
+                String::from_utf8_lossy(document)
+            );
         }
     }
 

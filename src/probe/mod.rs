@@ -1,13 +1,13 @@
 //! Detection of an upload's kind, media type and display dimensions from its first bytes.
 //!
-//! The bytes decide first: [`sniff`] recognises containers, images, audio, video, markup and text by their
+//! The bytes decide first: `sniff` recognises containers, images, audio, video, markup and text by their
 //! signatures. Only when the bytes are not recognised does the filename extension choose the media type, and then only
-//! among types that a browser cannot execute ([`extension`]). Dimensions are read for images only ([`raster`] and
-//! [`svg`]).
+//! among types that a browser cannot execute (`extension`). Dimensions are read for images only (`raster` and
+//! `svg`).
 //!
-//! Every parser here works on the in-memory head, follows a length field only after checking it against the bytes
-//! that are present, and allocates at most a few small buffers, so a malformed or truncated upload cannot make the
-//! probe panic, loop or use memory in proportion to a length field.
+//! Every parser here works on the in-memory head and checks each length field against the bytes present before
+//! following it. Allocations are bounded by the head's length, so a malformed or truncated upload cannot make the
+//! probe panic, hang, or use memory in proportion to a length field.
 
 mod bytes;
 mod content_type;
@@ -60,9 +60,9 @@ pub struct Probe {
     pub kind: Kind,
     /// Media type to serve the bytes with.
     pub content_type: String,
-    /// Display width in pixels, after EXIF orientation; images only, `None` when unknown.
+    /// Display width in pixels after EXIF orientation, for images only. `None` when unknown.
     pub width: Option<u32>,
-    /// Display height in pixels, after EXIF orientation; images only, `None` when unknown.
+    /// Display height in pixels after EXIF orientation, for images only. `None` when unknown.
     pub height: Option<u32>,
 }
 
@@ -74,7 +74,8 @@ pub fn probe(head: &[u8], complete: bool, extension: &str) -> Probe {
     if head.is_empty() {
         // An empty file is a document whatever its name, but a harmless type from the extension still helps the
         // browser (an empty `.txt` opens as text).
-        let content_type = extension::lookup(extension).map_or(UNKNOWN_CONTENT_TYPE, |found| found.content_type);
+        let content_type =
+            extension::lookup(extension).map_or(UNKNOWN_CONTENT_TYPE, |found| found.content_type);
         return Probe {
             kind: Kind::Document,
             content_type: content_type.to_owned(),

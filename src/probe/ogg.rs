@@ -10,7 +10,13 @@ const PAGE_HEADER_LEN: usize = 27;
 const BEGINNING_OF_STREAM: u8 = 0x02;
 
 /// Start of the identification packet of video codecs: Theora, Daala, Dirac, VP8 and OGM video.
-const VIDEO_CODECS: &[&[u8]] = &[b"\x80theora", b"\x80daala", b"BBCD\0", b"OVP80", b"\x01video"];
+const VIDEO_CODECS: &[&[u8]] = &[
+    b"\x80theora",
+    b"\x80daala",
+    b"BBCD\0",
+    b"OVP80",
+    b"\x01video",
+];
 
 /// Start of the identification packet of audio codecs: Vorbis, Opus, FLAC and Speex.
 const AUDIO_CODECS: &[&[u8]] = &[b"\x01vorbis", b"OpusHead", b"\x7fFLAC", b"Speex   "];
@@ -39,7 +45,11 @@ fn stream_kinds(head: &[u8]) -> (bool, bool) {
     let (mut video, mut audio) = (false, false);
     let mut position = 0;
     while let Some(page) = head.get(position..) {
-        if !page.starts_with(b"OggS") || page.get(5).is_none_or(|flags| flags & BEGINNING_OF_STREAM == 0) {
+        if !page.starts_with(b"OggS")
+            || page
+                .get(5)
+                .is_none_or(|flags| flags & BEGINNING_OF_STREAM == 0)
+        {
             break;
         }
         let Some(&segment_count) = page.get(PAGE_HEADER_LEN - 1) else {
@@ -55,7 +65,10 @@ fn stream_kinds(head: &[u8]) -> (bool, bool) {
         video |= VIDEO_CODECS.iter().any(|magic| data.starts_with(magic));
         audio |= AUDIO_CODECS.iter().any(|magic| data.starts_with(magic));
 
-        let data_len: usize = segment_table.iter().map(|&length| usize::from(length)).sum();
+        let data_len: usize = segment_table
+            .iter()
+            .map(|&length| usize::from(length))
+            .sum();
         position += data_start + data_len;
     }
     (video, audio)

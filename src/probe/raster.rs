@@ -9,7 +9,7 @@ use super::isobmff::{self, find_box};
 use super::sniff::ImageFormat;
 
 /// Returns the width and height of an image as displayed, or `None` when the head does not hold them or either is
-/// zero. `complete` tells whether the head is the whole file: when it is not and the head ends before the orientation
+/// zero. `complete` is true when the head is the whole file. When it is not and the head ends before the orientation
 /// is known, the size is unknown rather than possibly turned the wrong way.
 ///
 /// Animated GIF, PNG and WebP report their canvas (the GIF logical screen, the PNG `IHDR`, the WebP `VP8X` canvas),
@@ -19,11 +19,16 @@ use super::sniff::ImageFormat;
 pub(super) fn display_size(format: ImageFormat, head: &[u8], complete: bool) -> Option<(u32, u32)> {
     let (width, height) = stored_size(format, head)?;
 
-    // NOTE: WebP EXIF is ignored. The WebP container puts its EXIF chunk after the image data, and CSS Images 3 has
-    // browsers ignore orientation metadata placed after the image data; Firefox does not rotate WebP.
+    // NOTE: WebP EXIF is ignored, because the WebP container puts its EXIF chunk after the image data, where CSS
+    // Images 3 lets browsers ignore orientation metadata. A browser that applies it anyway shows such an image turned
+    // relative to the reported size.
     let orientation = match format {
-        ImageFormat::Jpeg => exif::jpeg_exif(head).map(|block| block.and_then(exif::block_orientation)),
-        ImageFormat::Png => exif::png_exif(head).map(|block| block.and_then(exif::block_orientation)),
+        ImageFormat::Jpeg => {
+            exif::jpeg_exif(head).map(|block| block.and_then(exif::block_orientation))
+        }
+        ImageFormat::Png => {
+            exif::png_exif(head).map(|block| block.and_then(exif::block_orientation))
+        }
         ImageFormat::Tiff => exif::orientation(head),
         _ => Ok(None),
     };
@@ -60,7 +65,8 @@ fn stored_size(format: ImageFormat, head: &[u8]) -> Option<(u32, u32)> {
                 return None;
             }
             // imagesize takes any `ftyp` file for HEIF, so the image type is set here from the brand check done
-            // during sniffing. It reports the largest `ispe` of the file, rotated by `irot`.
+            // during sniffing. It reports the largest `ispe` of the file, rotated by `irot`, and does not apply a
+            // clean-aperture crop (`clap`), which few files carry.
             let heif = imagesize::ImageType::Heif(imagesize::Compression::Unknown);
             let size = heif.reader_size(&mut Cursor::new(head)).ok()?;
             nonzero(size.width, size.height)
@@ -142,5 +148,4 @@ mod tests {
         assert_eq!(nonzero(3usize, 0usize), None);
         assert_eq!(nonzero(u64::MAX, 4), None);
     }
-
 }

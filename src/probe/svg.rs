@@ -37,8 +37,12 @@ pub(super) fn display_size(head: &[u8]) -> Option<(u32, u32)> {
 
     let (width, height) = match (width, height, view_box) {
         (Some(width), Some(height), _) => (width, height),
-        (Some(width), None, Some((box_width, box_height))) => (width, width * box_height / box_width),
-        (None, Some(height), Some((box_width, box_height))) => (height * box_width / box_height, height),
+        (Some(width), None, Some((box_width, box_height))) => {
+            (width, width * box_height / box_width)
+        }
+        (None, Some(height), Some((box_width, box_height))) => {
+            (height * box_width / box_height, height)
+        }
         (None, None, Some(view_box)) => view_box,
         _ => return None,
     };
@@ -111,7 +115,11 @@ fn parse_view_box(value: &str) -> Option<(f64, f64)> {
     let mut numbers = value
         .split(|c: char| c.is_ascii_whitespace() || c == ',')
         .filter(|part| !part.is_empty())
-        .map(|part| split_number(part).filter(|(_, rest)| rest.is_empty()).map(|(number, _)| number));
+        .map(|part| {
+            split_number(part)
+                .filter(|(_, rest)| rest.is_empty())
+                .map(|(number, _)| number)
+        });
     let _min_x = numbers.next()??;
     let _min_y = numbers.next()??;
     let width = numbers.next()??;
@@ -156,15 +164,25 @@ mod tests {
             ("10PX", 10.0),
         ];
         for (value, expected) in cases {
-            let pixels = absolute_length(value).unwrap_or_else(|| panic!("{value} should be absolute"));
-            assert!((pixels - expected).abs() < 1e-9, "{value} gave {pixels}, expected {expected}");
+            let pixels =
+                absolute_length(value).unwrap_or_else(|| panic!("{value} should be absolute"));
+            assert!(
+                (pixels - expected).abs() < 1e-9,
+                "{value} gave {pixels}, expected {expected}"
+            );
         }
     }
 
     #[test]
     fn relative_and_invalid_lengths() {
-        for value in ["100%", "2em", "3ex", "1rem", "10vw", "auto", "", "-5", "10 px", "1e999", "abc"] {
-            assert_eq!(absolute_length(value), None, "{value:?} should not be absolute");
+        for value in [
+            "100%", "2em", "3ex", "1rem", "10vw", "auto", "", "-5", "10 px", "1e999", "abc",
+        ] {
+            assert_eq!(
+                absolute_length(value),
+                None,
+                "{value:?} should not be absolute"
+            );
         }
     }
 

@@ -87,7 +87,10 @@ pub async fn serve_file(
         RangeRequest::Whole => (StatusCode::OK, None),
         RangeRequest::Single(start, end) => {
             let content_range = format!("bytes {start}-{}/{size}", end - 1);
-            response_headers.insert(header::CONTENT_RANGE, HeaderValue::from_str(&content_range).expect("ASCII"));
+            response_headers.insert(
+                header::CONTENT_RANGE,
+                HeaderValue::from_str(&content_range).expect("ASCII"),
+            );
             (StatusCode::PARTIAL_CONTENT, Some(start..end))
         }
         RangeRequest::Unsatisfiable => {
@@ -98,11 +101,15 @@ pub async fn serve_file(
             )
             .into_response();
             let content_range = HeaderValue::from_str(&format!("bytes */{size}")).expect("ASCII");
-            response.headers_mut().insert(header::CONTENT_RANGE, content_range);
+            response
+                .headers_mut()
+                .insert(header::CONTENT_RANGE, content_range);
             return Ok(response);
         }
     };
-    let length = byte_range.as_ref().map_or(size, |range| range.end - range.start);
+    let length = byte_range
+        .as_ref()
+        .map_or(size, |range| range.end - range.start);
     response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
 
     if method == Method::HEAD || length == 0 {
@@ -121,15 +128,33 @@ fn file_headers(asset: &AssetRecord, etag: &str, last_modified: &str) -> HeaderM
     let content_type = HeaderValue::from_str(&asset.content_type)
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
     headers.insert(header::CONTENT_TYPE, content_type);
-    headers.insert(header::ETAG, HeaderValue::from_str(etag).expect("hex digest"));
-    headers.insert(header::LAST_MODIFIED, HeaderValue::from_str(last_modified).expect("HTTP date"));
+    headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(etag).expect("hex digest"),
+    );
+    headers.insert(
+        header::LAST_MODIFIED,
+        HeaderValue::from_str(last_modified).expect("HTTP date"),
+    );
     headers.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(CACHE_CONTROL));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    let disposition = content_disposition(&asset.filename, probe::disposition_is_attachment(&asset.content_type));
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(CACHE_CONTROL),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    let disposition = content_disposition(
+        &asset.filename,
+        probe::disposition_is_attachment(&asset.content_type),
+    );
     headers.insert(header::CONTENT_DISPOSITION, disposition);
     if probe::is_script_capable(&asset.content_type) {
-        headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(SANDBOX_POLICY));
+        headers.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(SANDBOX_POLICY),
+        );
     }
     headers
 }
@@ -138,12 +163,20 @@ fn file_headers(asset: &AssetRecord, etag: &str, last_modified: &str) -> HeaderM
 fn content_disposition(filename: &str, attachment: bool) -> HeaderValue {
     let fallback: String = filename
         .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let encoded = utf8_percent_encode(filename, NOT_ATTR_CHAR);
     let kind = if attachment { "attachment" } else { "inline" };
-    HeaderValue::from_str(&format!("{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"))
-        .expect("the value is ASCII")
+    HeaderValue::from_str(&format!(
+        "{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    ))
+    .expect("the value is ASCII")
 }
 
 fn millis_to_system_time(millis: i64) -> std::time::SystemTime {
@@ -152,8 +185,14 @@ fn millis_to_system_time(millis: i64) -> std::time::SystemTime {
 
 /// Applies `If-None-Match`, or `If-Modified-Since` when there is no `If-None-Match`.
 fn is_not_modified(headers: &HeaderMap, etag: &str, created_at: i64) -> bool {
-    if let Some(value) = headers.get(header::IF_NONE_MATCH).and_then(|value| value.to_str().ok()) {
-        return value.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag);
+    if let Some(value) = headers
+        .get(header::IF_NONE_MATCH)
+        .and_then(|value| value.to_str().ok())
+    {
+        return value
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag);
     }
     if let Some(since) = headers
         .get(header::IF_MODIFIED_SINCE)
@@ -161,7 +200,9 @@ fn is_not_modified(headers: &HeaderMap, etag: &str, created_at: i64) -> bool {
         .and_then(|value| httpdate::parse_http_date(value).ok())
     {
         let modified_seconds = created_at / 1000;
-        let since_seconds = since.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        let since_seconds = since
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
         return modified_seconds <= since_seconds;
     }
     false
@@ -169,7 +210,10 @@ fn is_not_modified(headers: &HeaderMap, etag: &str, created_at: i64) -> bool {
 
 /// Tells whether a `Range` header may be honoured: there is no `If-Range`, or it names the current version.
 fn if_range_matches(headers: &HeaderMap, etag: &str, last_modified: &str) -> bool {
-    match headers.get(header::IF_RANGE).and_then(|value| value.to_str().ok()) {
+    match headers
+        .get(header::IF_RANGE)
+        .and_then(|value| value.to_str().ok())
+    {
         None => true,
         Some(value) => value.trim() == etag || value.trim() == last_modified,
     }
@@ -264,6 +308,9 @@ mod tests {
     #[test]
     fn disposition_has_ascii_fallback_and_utf8_name() {
         let value = content_disposition("café \"x\".png", false);
-        assert_eq!(value.to_str().unwrap(), "inline; filename=\"caf_ _x_.png\"; filename*=UTF-8''caf%C3%A9%20%22x%22.png");
+        assert_eq!(
+            value.to_str().unwrap(),
+            "inline; filename=\"caf_ _x_.png\"; filename*=UTF-8''caf%C3%A9%20%22x%22.png"
+        );
     }
 }

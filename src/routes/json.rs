@@ -17,13 +17,15 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &S) -> ApiResult<Self> {
-        let bytes = axum::body::to_bytes(request.into_body(), MAX_JSON_BYTES).await.map_err(|_| {
-            ApiError::new(
-                axum::http::StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
-                format!("The JSON body is larger than {MAX_JSON_BYTES} bytes."),
-            )
-        })?;
+        let bytes = axum::body::to_bytes(request.into_body(), MAX_JSON_BYTES)
+            .await
+            .map_err(|_| {
+                ApiError::new(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    "body_too_large",
+                    format!("The JSON body is larger than {MAX_JSON_BYTES} bytes."),
+                )
+            })?;
         let _ = state;
         parse_object(&bytes).map(JsonObject)
     }
@@ -32,8 +34,14 @@ impl<S: Send + Sync> FromRequest<S> for JsonObject {
 fn parse_object(bytes: &Bytes) -> ApiResult<Map<String, Value>> {
     match serde_json::from_slice::<Value>(bytes) {
         Ok(Value::Object(object)) => Ok(object),
-        Ok(_) => Err(ApiError::bad_request("invalid_json", "The body must be a JSON object.")),
-        Err(error) => Err(ApiError::bad_request("invalid_json", format!("The body is not valid JSON: {error}."))),
+        Ok(_) => Err(ApiError::bad_request(
+            "invalid_json",
+            "The body must be a JSON object.",
+        )),
+        Err(error) => Err(ApiError::bad_request(
+            "invalid_json",
+            format!("The body is not valid JSON: {error}."),
+        )),
     }
 }
 
@@ -48,12 +56,19 @@ pub fn optional_string(object: &Map<String, Value>, key: &str) -> ApiResult<Opti
 
 /// Reads a required string field.
 pub fn required_string(object: &Map<String, Value>, key: &str) -> ApiResult<String> {
-    optional_string(object, key)?
-        .ok_or_else(|| ApiError::bad_request("invalid_field", format!("`{key}` is missing; send it as a string.")))
+    optional_string(object, key)?.ok_or_else(|| {
+        ApiError::bad_request(
+            "invalid_field",
+            format!("`{key}` is missing; send it as a string."),
+        )
+    })
 }
 
 /// Reads an optional array of strings: absent is `None`; `null`, another type or a non-string item is a 400.
-pub fn optional_string_list(object: &Map<String, Value>, key: &str) -> ApiResult<Option<Vec<String>>> {
+pub fn optional_string_list(
+    object: &Map<String, Value>,
+    key: &str,
+) -> ApiResult<Option<Vec<String>>> {
     match object.get(key) {
         None => Ok(None),
         Some(Value::Array(items)) => items
@@ -69,7 +84,11 @@ pub fn optional_string_list(object: &Map<String, Value>, key: &str) -> ApiResult
 }
 
 /// Reads a required, non-empty array of strings of at most `max` items.
-pub fn required_id_list(object: &Map<String, Value>, key: &str, max: usize) -> ApiResult<Vec<String>> {
+pub fn required_id_list(
+    object: &Map<String, Value>,
+    key: &str,
+    max: usize,
+) -> ApiResult<Vec<String>> {
     let Some(ids) = optional_string_list(object, key)? else {
         return Err(ApiError::bad_request(
             "invalid_field",
@@ -77,12 +96,18 @@ pub fn required_id_list(object: &Map<String, Value>, key: &str, max: usize) -> A
         ));
     };
     if ids.is_empty() {
-        return Err(ApiError::bad_request("empty_ids", format!("`{key}` is empty; send at least one id.")));
+        return Err(ApiError::bad_request(
+            "empty_ids",
+            format!("`{key}` is empty; send at least one id."),
+        ));
     }
     if ids.len() > max {
         return Err(ApiError::bad_request(
             "too_many_ids",
-            format!("`{key}` has {} ids; send at most {max} per request.", ids.len()),
+            format!(
+                "`{key}` has {} ids; send at most {max} per request.",
+                ids.len()
+            ),
         ));
     }
     Ok(ids)
@@ -97,5 +122,8 @@ fn wrong_type(key: &str, expected: &str, found: &Value) -> ApiError {
         Value::Array(_) => "an array",
         Value::Object(_) => "an object",
     };
-    ApiError::bad_request("invalid_field", format!("`{key}` must be {expected}, not {found}."))
+    ApiError::bad_request(
+        "invalid_field",
+        format!("`{key}` must be {expected}, not {found}."),
+    )
 }

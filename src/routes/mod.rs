@@ -22,12 +22,30 @@ use crate::state::AppState;
 pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/", get(home::home))
-        .route("/assets", get(assets::list::list_assets).post(assets::upload::upload_asset))
-        .route("/assets/bulk-delete", post(assets::delete::bulk_delete_assets))
-        .route("/assets/{id}", patch(assets::update::update_asset).delete(assets::delete::delete_asset))
-        .route("/tags", get(tags::crud::list_tags).post(tags::crud::create_tag))
-        .route("/tags/{id}", patch(tags::crud::rename_tag).delete(tags::crud::delete_tag))
-        .route("/tags/{id}/assets", post(tags::assignment::assign_tag).delete(tags::assignment::unassign_tag))
+        .route(
+            "/assets",
+            get(assets::list::list_assets).post(assets::upload::upload_asset),
+        )
+        .route(
+            "/assets/bulk-delete",
+            post(assets::delete::bulk_delete_assets),
+        )
+        .route(
+            "/assets/{id}",
+            patch(assets::update::update_asset).delete(assets::delete::delete_asset),
+        )
+        .route(
+            "/tags",
+            get(tags::crud::list_tags).post(tags::crud::create_tag),
+        )
+        .route(
+            "/tags/{id}",
+            patch(tags::crud::rename_tag).delete(tags::crud::delete_tag),
+        )
+        .route(
+            "/tags/{id}/assets",
+            post(tags::assignment::assign_tag).delete(tags::assignment::unassign_tag),
+        )
         .route("/uploaders", get(uploaders::list_uploaders))
         .route("/login", post(session::login))
         .route("/validate", get(session::validate))
@@ -42,7 +60,10 @@ pub fn router(state: AppState) -> Router {
 }
 
 async fn not_found() -> ApiError {
-    ApiError::not_found("not_found", "No route matches this path; see /openapi.json for the API.")
+    ApiError::not_found(
+        "not_found",
+        "No route matches this path; see /openapi.json for the API.",
+    )
 }
 
 async fn method_not_allowed() -> ApiError {

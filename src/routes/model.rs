@@ -7,7 +7,11 @@ use utoipa::ToSchema;
 use crate::db::{AssetRecord, TagRecord, TagWithCount};
 
 /// Every character outside RFC 3986's unreserved set (`A-Z a-z 0-9 - . _ ~`).
-const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+const NOT_UNRESERVED: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'_')
+    .remove(b'~');
 
 /// A tag as it appears on an asset and in tag responses.
 #[derive(Debug, Serialize, ToSchema)]
@@ -23,7 +27,12 @@ pub struct Tag {
 
 impl From<TagRecord> for Tag {
     fn from(tag: TagRecord) -> Self {
-        Self { id: tag.id, name: tag.name, created_at: tag.created_at, last_modified: tag.last_modified }
+        Self {
+            id: tag.id,
+            name: tag.name,
+            created_at: tag.created_at,
+            last_modified: tag.last_modified,
+        }
     }
 }
 
@@ -96,7 +105,13 @@ pub struct Asset {
 impl Asset {
     /// Builds the response for an asset of `repository`, with file URLs under `files_base_url`.
     pub fn from_record(record: AssetRecord, repository: &str, files_base_url: &str) -> Self {
-        let url = file_url(files_base_url, repository, &record.id, &record.uploaded_filename, &record.kind);
+        let url = file_url(
+            files_base_url,
+            repository,
+            &record.id,
+            &record.uploaded_filename,
+            &record.kind,
+        );
         Self {
             id: record.id,
             url,
@@ -118,7 +133,13 @@ impl Asset {
 }
 
 /// Returns the public URL of an asset's file.
-pub fn file_url(files_base_url: &str, repository: &str, id: &str, uploaded_filename: &str, kind: &str) -> String {
+pub fn file_url(
+    files_base_url: &str,
+    repository: &str,
+    id: &str,
+    uploaded_filename: &str,
+    kind: &str,
+) -> String {
     let name = utf8_percent_encode(uploaded_filename, NOT_UNRESERVED);
     let mut url = format!("{files_base_url}/files/{repository}/{id}_{name}");
     if kind == "image" {
@@ -134,11 +155,17 @@ mod tests {
     #[test]
     fn file_url_encodes_everything_but_unreserved() {
         let url = file_url("http://h", "demo", "abc", "a b/é~_.-(1).png", "image");
-        assert_eq!(url, "http://h/files/demo/abc_a%20b%2F%C3%A9~_.-%281%29.png?auto=format,compress");
+        assert_eq!(
+            url,
+            "http://h/files/demo/abc_a%20b%2F%C3%A9~_.-%281%29.png?auto=format,compress"
+        );
     }
 
     #[test]
     fn file_url_of_documents_has_no_query() {
-        assert_eq!(file_url("http://h", "demo", "abc", "a.pdf", "document"), "http://h/files/demo/abc_a.pdf");
+        assert_eq!(
+            file_url("http://h", "demo", "abc", "a.pdf", "document"),
+            "http://h/files/demo/abc_a.pdf"
+        );
     }
 }

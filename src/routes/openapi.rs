@@ -49,14 +49,19 @@ impl Modify for ApiRules {
         use utoipa::openapi::{ObjectBuilder, Ref, RefOr, Required, ResponseBuilder, Type};
 
         let components = openapi.components.get_or_insert_with(Components::new);
-        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)),
+        );
 
         let error = |description: &str| {
             ResponseBuilder::new()
                 .description(description)
                 .content(
                     "application/json",
-                    utoipa::openapi::content::ContentBuilder::new().schema(Some(Ref::from_schema_name("ErrorBody"))).build(),
+                    utoipa::openapi::content::ContentBuilder::new()
+                        .schema(Some(Ref::from_schema_name("ErrorBody")))
+                        .build(),
                 )
                 .build()
         };
@@ -69,16 +74,40 @@ impl Modify for ApiRules {
             .build();
 
         for item in openapi.paths.paths.values_mut() {
-            for operation in [&mut item.get, &mut item.post, &mut item.patch, &mut item.delete].into_iter().flatten() {
+            for operation in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.patch,
+                &mut item.delete,
+            ]
+            .into_iter()
+            .flatten()
+            {
                 if operation.security.is_none() {
                     continue;
                 }
-                operation.parameters.get_or_insert_with(Vec::new).push(repository.clone());
+                operation
+                    .parameters
+                    .get_or_insert_with(Vec::new)
+                    .push(repository.clone());
                 let responses = &mut operation.responses.responses;
-                responses.entry("400".into()).or_insert_with(|| RefOr::T(error("Invalid request or missing `repository` header")));
-                responses.insert("401".into(), RefOr::T(error("Missing, unknown, expired or revoked token")));
-                responses.insert("403".into(), RefOr::T(error("The token has no access to this repository or is read-only")));
-                responses.insert("429".into(), RefOr::T(error("Rate limit exceeded; see the `retry-after` header")));
+                responses.entry("400".into()).or_insert_with(|| {
+                    RefOr::T(error("Invalid request or missing `repository` header"))
+                });
+                responses.insert(
+                    "401".into(),
+                    RefOr::T(error("Missing, unknown, expired or revoked token")),
+                );
+                responses.insert(
+                    "403".into(),
+                    RefOr::T(error(
+                        "The token has no access to this repository or is read-only",
+                    )),
+                );
+                responses.insert(
+                    "429".into(),
+                    RefOr::T(error("Rate limit exceeded; see the `retry-after` header")),
+                );
             }
         }
     }

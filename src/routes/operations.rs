@@ -32,7 +32,12 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     if ready {
         (StatusCode::OK, Json(Health { status: "ok" }))
     } else {
-        (StatusCode::SERVICE_UNAVAILABLE, Json(Health { status: "unavailable" }))
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(Health {
+                status: "unavailable",
+            }),
+        )
     }
 }
 
@@ -44,5 +49,8 @@ pub async fn health(State(state): State<AppState>) -> (StatusCode, Json<Health>)
     responses((status = 200, description = "Metrics", body = String, content_type = "text/plain")),
 )]
 pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        state.metrics.render(),
+    )
 }

@@ -41,7 +41,10 @@ pub struct TokenQuery {
         (status = 429, description = "Too many failed sign-ins for this email", body = crate::error::ErrorBody),
     ),
 )]
-pub async fn login(State(state): State<AppState>, JsonObject(body): JsonObject) -> ApiResult<String> {
+pub async fn login(
+    State(state): State<AppState>,
+    JsonObject(body): JsonObject,
+) -> ApiResult<String> {
     let email = required_string(&body, "email")?;
     let password = required_string(&body, "password")?;
     if let Some(limit) = &state.login_limit {
@@ -51,9 +54,11 @@ pub async fn login(State(state): State<AppState>, JsonObject(body): JsonObject) 
     let user = state.db.find_user_by_email(&email).await?;
     let phc = user.as_ref().and_then(|user| user.password_hash.clone());
     let matches = match phc {
-        Some(phc) => tokio::task::spawn_blocking(move || crate::auth::password::verify(&password, &phc))
-            .await
-            .map_err(ApiError::internal)?,
+        Some(phc) => {
+            tokio::task::spawn_blocking(move || crate::auth::password::verify(&password, &phc))
+                .await
+                .map_err(ApiError::internal)?
+        }
         None => false,
     };
     let (Some(user), true) = (user, matches) else {
@@ -78,7 +83,10 @@ pub async fn login(State(state): State<AppState>, JsonObject(body): JsonObject) 
         (status = 401, description = "The token is unknown, expired or revoked", body = crate::error::ErrorBody),
     ),
 )]
-pub async fn validate(State(state): State<AppState>, Query(query): Query<TokenQuery>) -> ApiResult<StatusCode> {
+pub async fn validate(
+    State(state): State<AppState>,
+    Query(query): Query<TokenQuery>,
+) -> ApiResult<StatusCode> {
     live_session(&state, query.token.as_deref()).await?;
 
     Ok(StatusCode::OK)
@@ -95,7 +103,10 @@ pub async fn validate(State(state): State<AppState>, Query(query): Query<TokenQu
         (status = 401, description = "The token is unknown, expired or revoked", body = crate::error::ErrorBody),
     ),
 )]
-pub async fn refresh_token(State(state): State<AppState>, Query(query): Query<TokenQuery>) -> ApiResult<String> {
+pub async fn refresh_token(
+    State(state): State<AppState>,
+    Query(query): Query<TokenQuery>,
+) -> ApiResult<String> {
     let user_id = live_session(&state, query.token.as_deref()).await?;
 
     create_session(&state, user_id).await
@@ -103,7 +114,11 @@ pub async fn refresh_token(State(state): State<AppState>, Query(query): Query<To
 
 /// Returns the user id of a live session token.
 async fn live_session(state: &AppState, token: Option<&str>) -> ApiResult<String> {
-    let invalid = || ApiError::unauthorized("The session token is missing, unknown, expired or revoked; sign in again.");
+    let invalid = || {
+        ApiError::unauthorized(
+            "The session token is missing, unknown, expired or revoked; sign in again.",
+        )
+    };
     let Some(secret) = token.filter(|token| !token.is_empty()) else {
         return Err(invalid());
     };

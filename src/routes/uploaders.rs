@@ -28,8 +28,13 @@ pub struct UploaderList {
     responses((status = 200, description = "Distinct uploader ids", body = UploaderList)),
     security(("bearer" = [])),
 )]
-pub async fn list_uploaders(State(state): State<AppState>, ReadAccess(caller): ReadAccess) -> ApiResult<Json<UploaderList>> {
+pub async fn list_uploaders(
+    State(state): State<AppState>,
+    ReadAccess(caller): ReadAccess,
+) -> ApiResult<Json<UploaderList>> {
     let ids = state.db.list_uploaders(caller.repository.id).await?;
 
-    Ok(Json(UploaderList { items: ids.into_iter().map(|id| Uploader { id }).collect() }))
+    Ok(Json(UploaderList {
+        items: ids.into_iter().map(|id| Uploader { id }).collect(),
+    }))
 }

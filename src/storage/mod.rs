@@ -51,21 +51,30 @@ impl BlobStore {
     pub fn local(root: &Path) -> Result<Self, StorageError> {
         std::fs::create_dir_all(root)?;
         let store = Arc::new(LocalFileSystem::new_with_prefix(root)?.with_automatic_cleanup(true));
-        Ok(Self { store: store.clone(), local: Some(store) })
+        Ok(Self {
+            store: store.clone(),
+            local: Some(store),
+        })
     }
 
     /// Starts writing an object; the bytes become visible under `key` when [`Upload::finish`] returns.
     pub async fn start_upload(&self, key: &str) -> Result<Upload, StorageError> {
         let location = ObjectPath::from(key);
         let multipart = self.store.put_multipart(&location).await?;
-        Ok(Upload { writer: WriteMultipart::new(multipart), location, store: self.clone() })
+        Ok(Upload {
+            writer: WriteMultipart::new(multipart),
+            location,
+            store: self.clone(),
+        })
     }
 
     /// Returns the size of an object.
     pub async fn head(&self, key: &str) -> Result<ObjectInfo, StorageError> {
         match self.store.head(&ObjectPath::from(key)).await {
             Ok(meta) => Ok(ObjectInfo { size: meta.size }),
-            Err(object_store::Error::NotFound { .. }) => Err(StorageError::NotFound(key.to_owned())),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(StorageError::NotFound(key.to_owned()))
+            }
             Err(error) => Err(error.into()),
         }
     }
@@ -76,10 +85,18 @@ impl BlobStore {
         key: &str,
         range: Option<Range<u64>>,
     ) -> Result<BoxStream<'static, Result<Bytes, StorageError>>, StorageError> {
-        let options = GetOptions { range: range.map(GetRange::Bounded), ..Default::default() };
+        let options = GetOptions {
+            range: range.map(GetRange::Bounded),
+            ..Default::default()
+        };
         match self.store.get_opts(&ObjectPath::from(key), options).await {
-            Ok(result) => Ok(result.into_stream().map(|chunk| chunk.map_err(StorageError::from)).boxed()),
-            Err(object_store::Error::NotFound { .. }) => Err(StorageError::NotFound(key.to_owned())),
+            Ok(result) => Ok(result
+                .into_stream()
+                .map(|chunk| chunk.map_err(StorageError::from))
+                .boxed()),
+            Err(object_store::Error::NotFound { .. }) => {
+                Err(StorageError::NotFound(key.to_owned()))
+            }
             Err(error) => Err(error.into()),
         }
     }
@@ -123,7 +140,9 @@ impl Upload {
     const MAX_PARTS_IN_FLIGHT: usize = 2;
 
     pub async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
-        self.writer.wait_for_capacity(Self::MAX_PARTS_IN_FLIGHT).await?;
+        self.writer
+            .wait_for_capacity(Self::MAX_PARTS_IN_FLIGHT)
+            .await?;
         self.writer.put(chunk);
         Ok(())
     }

@@ -41,7 +41,9 @@ pub async fn run(database: Arc<dyn Database>, store: BlobStore, interval: Durati
         match sweep_once(database.as_ref(), &store).await {
             Ok(0) => {}
             Ok(count) => tracing::info!(objects = count, "swept unreferenced objects"),
-            Err(error) => tracing::warn!(error = %format!("{error:#}"), "sweeping unreferenced objects failed"),
+            Err(error) => {
+                tracing::warn!(error = %format!("{error:#}"), "sweeping unreferenced objects failed")
+            }
         }
     }
 }

@@ -9,8 +9,14 @@ impl SqliteDatabase {
     pub(super) async fn bootstrap(&self, name: &str, token: NewToken) -> DbResult<bool> {
         let mut tx = self.begin_write().await?;
 
-        let existing: i64 = sqlx::query_scalar("SELECT count(*) FROM repositories").fetch_one(&mut *tx).await.db()?;
-        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM bootstrap").fetch_one(&mut *tx).await.db()?;
+        let existing: i64 = sqlx::query_scalar("SELECT count(*) FROM repositories")
+            .fetch_one(&mut *tx)
+            .await
+            .db()?;
+        let done: i64 = sqlx::query_scalar("SELECT count(*) FROM bootstrap")
+            .fetch_one(&mut *tx)
+            .await
+            .db()?;
         if existing > 0 || done > 0 {
             return Ok(false);
         }
@@ -20,27 +26,45 @@ impl SqliteDatabase {
             .execute(&mut *tx)
             .await
             .db()?;
-        let repository_id: i64 =
-            sqlx::query_scalar("INSERT INTO repositories (name, created_at) VALUES (?, ?) RETURNING id")
-                .bind(name)
-                .bind(token.created_at)
-                .fetch_one(&mut *tx)
-                .await
-                .db()?;
-        insert_token(&mut tx, &NewToken { repository_id: Some(repository_id), ..token }).await?;
+        let repository_id: i64 = sqlx::query_scalar(
+            "INSERT INTO repositories (name, created_at) VALUES (?, ?) RETURNING id",
+        )
+        .bind(name)
+        .bind(token.created_at)
+        .fetch_one(&mut *tx)
+        .await
+        .db()?;
+        insert_token(
+            &mut tx,
+            &NewToken {
+                repository_id: Some(repository_id),
+                ..token
+            },
+        )
+        .await?;
 
         tx.commit().await.db()?;
         Ok(true)
     }
 
-    pub(super) async fn create_repository(&self, name: &str, now: i64) -> DbResult<RepositoryRecord> {
-        let id: i64 = sqlx::query_scalar("INSERT INTO repositories (name, created_at) VALUES (?, ?) RETURNING id")
-            .bind(name)
-            .bind(now)
-            .fetch_one(&self.pool)
-            .await
-            .db()?;
-        Ok(RepositoryRecord { id, name: name.to_owned(), created_at: now })
+    pub(super) async fn create_repository(
+        &self,
+        name: &str,
+        now: i64,
+    ) -> DbResult<RepositoryRecord> {
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO repositories (name, created_at) VALUES (?, ?) RETURNING id",
+        )
+        .bind(name)
+        .bind(now)
+        .fetch_one(&self.pool)
+        .await
+        .db()?;
+        Ok(RepositoryRecord {
+            id,
+            name: name.to_owned(),
+            created_at: now,
+        })
     }
 
     pub(super) async fn list_repositories(&self) -> DbResult<Vec<RepositorySummary>> {
@@ -73,11 +97,12 @@ impl SqliteDatabase {
             .await
             .db()?
             .ok_or(DbError::NotFound)?;
-        let keys: Vec<String> = sqlx::query_scalar("SELECT storage_key FROM assets WHERE repository_id = ?")
-            .bind(id)
-            .fetch_all(&mut *tx)
-            .await
-            .db()?;
+        let keys: Vec<String> =
+            sqlx::query_scalar("SELECT storage_key FROM assets WHERE repository_id = ?")
+                .bind(id)
+                .fetch_all(&mut *tx)
+                .await
+                .db()?;
         sqlx::query(
             "INSERT OR REPLACE INTO pending_objects (storage_key, not_before)
              SELECT storage_key, ? FROM assets WHERE repository_id = ?",
@@ -87,7 +112,11 @@ impl SqliteDatabase {
         .execute(&mut *tx)
         .await
         .db()?;
-        sqlx::query("DELETE FROM repositories WHERE id = ?").bind(id).execute(&mut *tx).await.db()?;
+        sqlx::query("DELETE FROM repositories WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .db()?;
 
         tx.commit().await.db()?;
         Ok(keys)
@@ -99,7 +128,11 @@ impl SqliteDatabase {
             .fetch_optional(&self.pool)
             .await
             .db()?;
-        Ok(row.map(|row| RepositoryRecord { id: row.get("id"), name: row.get("name"), created_at: row.get("created_at") }))
+        Ok(row.map(|row| RepositoryRecord {
+            id: row.get("id"),
+            name: row.get("name"),
+            created_at: row.get("created_at"),
+        }))
     }
 
     pub(super) async fn create_token(&self, token: NewToken) -> DbResult<()> {
@@ -126,7 +159,11 @@ impl SqliteDatabase {
                 let user_id: Option<String> = row.get("user_id");
                 TokenSummary {
                     id: row.get("id"),
-                    kind: if user_id.is_some() { "session" } else { "permanent" },
+                    kind: if user_id.is_some() {
+                        "session"
+                    } else {
+                        "permanent"
+                    },
                     repository: row.get("repository"),
                     user_email: row.get("email"),
                     read_only: row.get("read_only"),
@@ -140,12 +177,13 @@ impl SqliteDatabase {
     }
 
     pub(super) async fn revoke_token(&self, id: &str, now: i64) -> DbResult<()> {
-        let result = sqlx::query("UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?")
-            .bind(now)
-            .bind(id)
-            .execute(&self.pool)
-            .await
-            .db()?;
+        let result =
+            sqlx::query("UPDATE tokens SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?")
+                .bind(now)
+                .bind(id)
+                .execute(&self.pool)
+                .await
+                .db()?;
         if result.rows_affected() == 0 {
             return Err(DbError::NotFound);
         }
@@ -170,7 +208,12 @@ impl SqliteDatabase {
         }))
     }
 
-    pub(super) async fn create_user(&self, email: &str, repository_id: i64, now: i64) -> DbResult<UserRecord> {
+    pub(super) async fn create_user(
+        &self,
+        email: &str,
+        repository_id: i64,
+        now: i64,
+    ) -> DbResult<UserRecord> {
         let mut tx = self.begin_write().await?;
 
         let existing = sqlx::query("SELECT id, email, password_hash FROM users WHERE email = ?")
@@ -179,9 +222,17 @@ impl SqliteDatabase {
             .await
             .db()?;
         let user = match existing {
-            Some(row) => UserRecord { id: row.get("id"), email: row.get("email"), password_hash: row.get("password_hash") },
+            Some(row) => UserRecord {
+                id: row.get("id"),
+                email: row.get("email"),
+                password_hash: row.get("password_hash"),
+            },
             None => {
-                let user = UserRecord { id: crate::domain::ids::new_user_id(), email: email.to_owned(), password_hash: None };
+                let user = UserRecord {
+                    id: crate::domain::ids::new_user_id(),
+                    email: email.to_owned(),
+                    password_hash: None,
+                };
                 sqlx::query("INSERT INTO users (id, email, created_at) VALUES (?, ?, ?)")
                     .bind(&user.id)
                     .bind(email)
@@ -192,12 +243,14 @@ impl SqliteDatabase {
                 user
             }
         };
-        let added = sqlx::query("INSERT OR IGNORE INTO user_repositories (user_id, repository_id) VALUES (?, ?)")
-            .bind(&user.id)
-            .bind(repository_id)
-            .execute(&mut *tx)
-            .await
-            .db()?;
+        let added = sqlx::query(
+            "INSERT OR IGNORE INTO user_repositories (user_id, repository_id) VALUES (?, ?)",
+        )
+        .bind(&user.id)
+        .bind(repository_id)
+        .execute(&mut *tx)
+        .await
+        .db()?;
         if added.rows_affected() == 0 {
             return Err(DbError::Conflict);
         }
@@ -206,7 +259,12 @@ impl SqliteDatabase {
         Ok(user)
     }
 
-    pub(super) async fn set_password(&self, email: &str, password_hash: &str, now: i64) -> DbResult<()> {
+    pub(super) async fn set_password(
+        &self,
+        email: &str,
+        password_hash: &str,
+        now: i64,
+    ) -> DbResult<()> {
         let mut tx = self.begin_write().await?;
 
         let user_id: String = sqlx::query_scalar("SELECT id FROM users WHERE email = ?")
@@ -249,7 +307,9 @@ impl SqliteDatabase {
                 UserSummary {
                     id: row.get("id"),
                     email: row.get("email"),
-                    repositories: repositories.map(|names| names.lines().map(str::to_owned).collect()).unwrap_or_default(),
+                    repositories: repositories
+                        .map(|names| names.lines().map(str::to_owned).collect())
+                        .unwrap_or_default(),
                     has_password: row.get("has_password"),
                     created_at: row.get("created_at"),
                 }
@@ -263,22 +323,34 @@ impl SqliteDatabase {
             .fetch_optional(&self.pool)
             .await
             .db()?;
-        Ok(row.map(|row| UserRecord { id: row.get("id"), email: row.get("email"), password_hash: row.get("password_hash") }))
+        Ok(row.map(|row| UserRecord {
+            id: row.get("id"),
+            email: row.get("email"),
+            password_hash: row.get("password_hash"),
+        }))
     }
 
-    pub(super) async fn user_in_repository(&self, user_id: &str, repository_id: i64) -> DbResult<bool> {
-        let found: Option<i64> =
-            sqlx::query_scalar("SELECT 1 FROM user_repositories WHERE user_id = ? AND repository_id = ?")
-                .bind(user_id)
-                .bind(repository_id)
-                .fetch_optional(&self.pool)
-                .await
-                .db()?;
+    pub(super) async fn user_in_repository(
+        &self,
+        user_id: &str,
+        repository_id: i64,
+    ) -> DbResult<bool> {
+        let found: Option<i64> = sqlx::query_scalar(
+            "SELECT 1 FROM user_repositories WHERE user_id = ? AND repository_id = ?",
+        )
+        .bind(user_id)
+        .bind(repository_id)
+        .fetch_optional(&self.pool)
+        .await
+        .db()?;
         Ok(found.is_some())
     }
 }
 
-async fn insert_token(tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>, token: &NewToken) -> DbResult<()> {
+async fn insert_token(
+    tx: &mut sqlx::Transaction<'static, sqlx::Sqlite>,
+    token: &NewToken,
+) -> DbResult<()> {
     sqlx::query(
         "INSERT INTO tokens (id, secret_hash, repository_id, user_id, read_only, label, created_at, expires_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?)",

@@ -138,32 +138,57 @@ impl SqliteDatabase {
         if let Some(after) = &query.after {
             push_after(&mut page, after, query.keyword.is_some());
         }
-        page.push(if query.keyword.is_some() { " ORDER BY score, " } else { " ORDER BY " });
-        page.push("a.created_at DESC, a.id DESC LIMIT ").push_bind(i64::from(query.limit));
+        page.push(if query.keyword.is_some() {
+            " ORDER BY score, "
+        } else {
+            " ORDER BY "
+        });
+        page.push("a.created_at DESC, a.id DESC LIMIT ")
+            .push_bind(i64::from(query.limit));
         let rows = page.build().fetch_all(&mut *reader).await.db()?;
 
         let total: i64 = if is_unfiltered(query) {
-            let mut count = QueryBuilder::<Sqlite>::new("SELECT coalesce(sum(count), 0) FROM asset_counts WHERE repository_id = ");
+            let mut count = QueryBuilder::<Sqlite>::new(
+                "SELECT coalesce(sum(count), 0) FROM asset_counts WHERE repository_id = ",
+            );
             count.push_bind(query.repository_id);
             if let Some(kind) = &query.kind {
                 count.push(" AND kind = ").push_bind(kind.clone());
             }
-            count.build_query_scalar().fetch_one(&mut *reader).await.db()?
+            count
+                .build_query_scalar()
+                .fetch_one(&mut *reader)
+                .await
+                .db()?
         } else {
             let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM assets a");
             push_filters(&mut count, query);
-            count.build_query_scalar().fetch_one(&mut *reader).await.db()?
+            count
+                .build_query_scalar()
+                .fetch_one(&mut *reader)
+                .await
+                .db()?
         };
 
         let missing_ids = if query.ids.is_empty() {
             Vec::new()
         } else {
-            let mut existing = QueryBuilder::<Sqlite>::new("SELECT id FROM assets WHERE repository_id = ");
+            let mut existing =
+                QueryBuilder::<Sqlite>::new("SELECT id FROM assets WHERE repository_id = ");
             existing.push_bind(query.repository_id).push(" AND id IN (");
             push_list(&mut existing, &query.ids);
             existing.push(")");
-            let found: Vec<String> = existing.build_query_scalar().fetch_all(&mut *reader).await.db()?;
-            query.ids.iter().filter(|id| !found.contains(id)).cloned().collect()
+            let found: Vec<String> = existing
+                .build_query_scalar()
+                .fetch_all(&mut *reader)
+                .await
+                .db()?;
+            query
+                .ids
+                .iter()
+                .filter(|id| !found.contains(id))
+                .cloned()
+                .collect()
         };
 
         let mut assets = Vec::with_capacity(rows.len());
@@ -184,12 +209,19 @@ impl SqliteDatabase {
             .zip(positions)
             .map(|(asset, position)| {
                 let asset_tags = tags.remove(&asset.id).unwrap_or_default();
-                ListedAsset { asset: asset.into_record(asset_tags), position }
+                ListedAsset {
+                    asset: asset.into_record(asset_tags),
+                    position,
+                }
             })
             .collect();
 
         reader.commit().await.db()?;
-        Ok(ListPage { items, total, missing_ids })
+        Ok(ListPage {
+            items,
+            total,
+            missing_ids,
+        })
     }
 
     pub(super) async fn update_asset(
@@ -201,28 +233,46 @@ impl SqliteDatabase {
     ) -> DbResult<AssetRecord> {
         let mut tx = self.begin_write().await?;
 
-        let current = fetch_asset(&mut tx, repository_id, id).await?.ok_or(DbError::NotFound)?;
+        let current = fetch_asset(&mut tx, repository_id, id)
+            .await?
+            .ok_or(DbError::NotFound)?;
         let mut changed = false;
-        let mut update = QueryBuilder::<Sqlite>::new("UPDATE assets SET last_modified = last_modified");
+        let mut update =
+            QueryBuilder::<Sqlite>::new("UPDATE assets SET last_modified = last_modified");
         for (column, search_column, value, old) in [
             ("notes", "search_notes", &patch.notes, &current.notes),
-            ("credits", "search_credits", &patch.credits, &current.credits),
+            (
+                "credits",
+                "search_credits",
+                &patch.credits,
+                &current.credits,
+            ),
             ("alt", "search_alt", &patch.alt, &current.alt),
         ] {
             if let Some(value) = value {
                 if old.as_deref() != Some(value.as_str()) {
                     changed = true;
-                    update.push(format!(", {column} = ")).push_bind(value.clone());
-                    update.push(format!(", {search_column} = ")).push_bind(fold(value));
+                    update
+                        .push(format!(", {column} = "))
+                        .push_bind(value.clone());
+                    update
+                        .push(format!(", {search_column} = "))
+                        .push_bind(fold(value));
                 }
             }
         }
         if let Some(rename) = &patch.filename {
             if rename.filename != current.filename {
                 changed = true;
-                update.push(", filename = ").push_bind(rename.filename.clone());
-                update.push(", extension = ").push_bind(rename.extension.clone());
-                update.push(", search_filename = ").push_bind(fold(&rename.filename));
+                update
+                    .push(", filename = ")
+                    .push_bind(rename.filename.clone());
+                update
+                    .push(", extension = ")
+                    .push_bind(rename.extension.clone());
+                update
+                    .push(", search_filename = ")
+                    .push_bind(fold(&rename.filename));
             }
         }
         if let Some(tag_ids) = &patch.tags {
@@ -236,27 +286,37 @@ impl SqliteDatabase {
             update.build().execute(&mut *tx).await.db()?;
         }
 
-        let updated = fetch_asset(&mut tx, repository_id, id).await?.ok_or(DbError::NotFound)?;
+        let updated = fetch_asset(&mut tx, repository_id, id)
+            .await?
+            .ok_or(DbError::NotFound)?;
         tx.commit().await.db()?;
         Ok(updated)
     }
 
-    pub(super) async fn delete_assets(&self, repository_id: i64, ids: &[String], now: i64) -> DbResult<Vec<String>> {
+    pub(super) async fn delete_assets(
+        &self,
+        repository_id: i64,
+        ids: &[String],
+        now: i64,
+    ) -> DbResult<Vec<String>> {
         let mut tx = self.begin_write().await?;
 
-        let mut select = QueryBuilder::<Sqlite>::new("SELECT storage_key FROM assets WHERE repository_id = ");
+        let mut select =
+            QueryBuilder::<Sqlite>::new("SELECT storage_key FROM assets WHERE repository_id = ");
         select.push_bind(repository_id).push(" AND id IN (");
         push_list(&mut select, ids);
         select.push(")");
         let keys: Vec<String> = select.build_query_scalar().fetch_all(&mut *tx).await.db()?;
 
         for key in &keys {
-            sqlx::query("INSERT OR REPLACE INTO pending_objects (storage_key, not_before) VALUES (?, ?)")
-                .bind(key)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .db()?;
+            sqlx::query(
+                "INSERT OR REPLACE INTO pending_objects (storage_key, not_before) VALUES (?, ?)",
+            )
+            .bind(key)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .db()?;
         }
         let mut delete = QueryBuilder::<Sqlite>::new("DELETE FROM assets WHERE repository_id = ");
         delete.push_bind(repository_id).push(" AND id IN (");
@@ -268,7 +328,11 @@ impl SqliteDatabase {
         Ok(keys)
     }
 
-    pub(super) async fn find_asset(&self, repository: &str, id: &str) -> DbResult<Option<AssetRecord>> {
+    pub(super) async fn find_asset(
+        &self,
+        repository: &str,
+        id: &str,
+    ) -> DbResult<Option<AssetRecord>> {
         let row: Option<AssetRow> = sqlx::query_as(&format!(
             "SELECT {ASSET_COLUMNS} FROM assets a JOIN repositories r ON r.id = a.repository_id
              WHERE r.name = ? AND a.id = ?"
@@ -288,22 +352,41 @@ fn push_score(query: &mut QueryBuilder<'_, Sqlite>, keyword: Option<&str>) {
         query.push("0");
         return;
     };
-    query.push("CASE WHEN a.search_filename = ").push_bind(keyword.to_owned());
-    query.push(format!(" THEN {} WHEN substr(a.search_filename, 1, ", score::FILENAME_EQUAL));
-    query.push_bind(keyword.chars().count() as i64).push(") = ").push_bind(keyword.to_owned());
-    query.push(format!(" THEN {} WHEN instr(a.search_filename, ", score::FILENAME_PREFIX));
+    query
+        .push("CASE WHEN a.search_filename = ")
+        .push_bind(keyword.to_owned());
+    query.push(format!(
+        " THEN {} WHEN substr(a.search_filename, 1, ",
+        score::FILENAME_EQUAL
+    ));
+    query
+        .push_bind(keyword.chars().count() as i64)
+        .push(") = ")
+        .push_bind(keyword.to_owned());
+    query.push(format!(
+        " THEN {} WHEN instr(a.search_filename, ",
+        score::FILENAME_PREFIX
+    ));
     query.push_bind(keyword.to_owned());
-    query.push(format!(") > 0 THEN {} ELSE {} END", score::FILENAME_CONTAINS, score::OTHER_FIELD));
+    query.push(format!(
+        ") > 0 THEN {} ELSE {} END",
+        score::FILENAME_CONTAINS,
+        score::OTHER_FIELD
+    ));
 }
 
 /// Appends the WHERE clause shared by a page and its total.
 fn push_filters(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery) {
-    query.push(" WHERE a.repository_id = ").push_bind(filters.repository_id);
+    query
+        .push(" WHERE a.repository_id = ")
+        .push_bind(filters.repository_id);
     if let Some(kind) = &filters.kind {
         query.push(" AND a.kind = ").push_bind(kind.clone());
     }
     if let Some(uploader) = &filters.uploader_id {
-        query.push(" AND a.uploader_id = ").push_bind(uploader.clone());
+        query
+            .push(" AND a.uploader_id = ")
+            .push_bind(uploader.clone());
     }
     if !filters.ids.is_empty() {
         query.push(" AND a.id IN (");
@@ -316,16 +399,29 @@ fn push_filters(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery) {
             query.push_bind(fts_phrase(keyword)).push(")");
         }
         query.push(" AND (");
-        for (index, column) in ["search_filename", "search_alt", "search_notes", "search_credits"].iter().enumerate() {
+        for (index, column) in [
+            "search_filename",
+            "search_alt",
+            "search_notes",
+            "search_credits",
+        ]
+        .iter()
+        .enumerate()
+        {
             if index > 0 {
                 query.push(" OR ");
             }
-            query.push(format!("instr(a.{column}, ")).push_bind(keyword.clone()).push(") > 0");
+            query
+                .push(format!("instr(a.{column}, "))
+                .push_bind(keyword.clone())
+                .push(") > 0");
         }
         query.push(")");
     }
     if !filters.tags.is_empty() {
-        query.push(" AND (SELECT count(*) FROM asset_tags t WHERE t.asset_id = a.id AND t.tag_id IN (");
+        query.push(
+            " AND (SELECT count(*) FROM asset_tags t WHERE t.asset_id = a.id AND t.tag_id IN (",
+        );
         push_list(query, &filters.tags);
         query.push(")) = ").push_bind(filters.tags.len() as i64);
     }
@@ -341,7 +437,10 @@ fn fts_phrase(keyword: &str) -> String {
 
 /// Tells whether only the repository and the kind filter a query, so its total can come from `asset_counts`.
 fn is_unfiltered(query: &ListQuery) -> bool {
-    query.keyword.is_none() && query.tags.is_empty() && query.ids.is_empty() && query.uploader_id.is_none()
+    query.keyword.is_none()
+        && query.tags.is_empty()
+        && query.ids.is_empty()
+        && query.uploader_id.is_none()
 }
 
 /// Appends the keyset condition that starts a page after `after`.
@@ -349,11 +448,21 @@ fn push_after(query: &mut QueryBuilder<'_, Sqlite>, after: &ListPosition, by_sco
     query.push(" AND (");
     if by_score {
         let score = after.score.unwrap_or(score::OTHER_FIELD);
-        query.push("score > ").push_bind(score).push(" OR (score = ").push_bind(score).push(" AND (");
+        query
+            .push("score > ")
+            .push_bind(score)
+            .push(" OR (score = ")
+            .push_bind(score)
+            .push(" AND (");
     }
     query.push("a.created_at < ").push_bind(after.created_at);
-    query.push(" OR (a.created_at = ").push_bind(after.created_at);
-    query.push(" AND a.id < ").push_bind(after.id.clone()).push(")");
+    query
+        .push(" OR (a.created_at = ")
+        .push_bind(after.created_at);
+    query
+        .push(" AND a.id < ")
+        .push_bind(after.id.clone())
+        .push(")");
     if by_score {
         query.push("))");
     }
@@ -372,13 +481,14 @@ pub(super) async fn fetch_asset(
     repository_id: i64,
     id: &str,
 ) -> DbResult<Option<AssetRecord>> {
-    let row: Option<AssetRow> =
-        sqlx::query_as(&format!("SELECT {ASSET_COLUMNS} FROM assets a WHERE a.repository_id = ? AND a.id = ?"))
-            .bind(repository_id)
-            .bind(id)
-            .fetch_optional(&mut *connection)
-            .await
-            .db()?;
+    let row: Option<AssetRow> = sqlx::query_as(&format!(
+        "SELECT {ASSET_COLUMNS} FROM assets a WHERE a.repository_id = ? AND a.id = ?"
+    ))
+    .bind(repository_id)
+    .bind(id)
+    .fetch_optional(&mut *connection)
+    .await
+    .db()?;
     let Some(row) = row else {
         return Ok(None);
     };
@@ -405,12 +515,15 @@ pub(super) async fn load_tags<'a>(
     query.push(") ORDER BY t.name, t.id");
     let rows = query.build().fetch_all(&mut *connection).await.db()?;
     for row in rows {
-        by_asset.entry(row.get("asset_id")).or_default().push(TagRecord {
-            id: row.get("id"),
-            name: row.get("name"),
-            created_at: row.get("created_at"),
-            last_modified: row.get("last_modified"),
-        });
+        by_asset
+            .entry(row.get("asset_id"))
+            .or_default()
+            .push(TagRecord {
+                id: row.get("id"),
+                name: row.get("name"),
+                created_at: row.get("created_at"),
+                last_modified: row.get("last_modified"),
+            });
     }
     Ok(by_asset)
 }
@@ -432,7 +545,11 @@ async fn replace_tags(
         known.push_bind(repository_id).push(" AND id IN (");
         push_list(&mut known, &wanted);
         known.push(")");
-        let found: Vec<String> = known.build_query_scalar().fetch_all(&mut *connection).await.db()?;
+        let found: Vec<String> = known
+            .build_query_scalar()
+            .fetch_all(&mut *connection)
+            .await
+            .db()?;
         if let Some(unknown) = wanted.iter().find(|id| !found.contains(id)) {
             return Err(DbError::UnknownReference(unknown.clone()));
         }
@@ -444,7 +561,11 @@ async fn replace_tags(
         return Ok(false);
     }
 
-    sqlx::query("DELETE FROM asset_tags WHERE asset_id = ?").bind(asset_id).execute(&mut *connection).await.db()?;
+    sqlx::query("DELETE FROM asset_tags WHERE asset_id = ?")
+        .bind(asset_id)
+        .execute(&mut *connection)
+        .await
+        .db()?;
     for tag_id in &wanted {
         sqlx::query("INSERT INTO asset_tags (asset_id, tag_id) VALUES (?, ?)")
             .bind(asset_id)

@@ -79,7 +79,10 @@ impl SqliteDatabase {
     }
 
     async fn begin_write(&self) -> DbResult<Transaction<'static, Sqlite>> {
-        self.pool.begin_with("BEGIN IMMEDIATE").await.map_err(map_error)
+        self.pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .map_err(map_error)
     }
 }
 
@@ -99,7 +102,9 @@ pub(crate) fn map_error(error: sqlx::Error) -> DbError {
                 _ => DbError::Other(error.into()),
             }
         }
-        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => DbError::Unavailable(error.into()),
+        sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed | sqlx::Error::Io(_) => {
+            DbError::Unavailable(error.into())
+        }
         sqlx::Error::RowNotFound => DbError::NotFound,
         _ => DbError::Other(error.into()),
     }
@@ -118,11 +123,18 @@ impl<T> ResultExt<T> for Result<T, sqlx::Error> {
 #[async_trait]
 impl Database for SqliteDatabase {
     async fn ping(&self) -> DbResult<()> {
-        sqlx::query("SELECT 1").execute(&self.pool).await.db().map(|_| ())
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .db()
+            .map(|_| ())
     }
 
     async fn stored_bytes(&self) -> DbResult<i64> {
-        sqlx::query_scalar("SELECT coalesce(sum(size), 0) FROM assets").fetch_one(&self.pool).await.db()
+        sqlx::query_scalar("SELECT coalesce(sum(size), 0) FROM assets")
+            .fetch_one(&self.pool)
+            .await
+            .db()
     }
 
     async fn bootstrap(&self, name: &str, token: NewToken) -> DbResult<bool> {
@@ -182,13 +194,15 @@ impl Database for SqliteDatabase {
     }
 
     async fn add_pending_object(&self, storage_key: &str, not_before: i64) -> DbResult<()> {
-        sqlx::query("INSERT OR REPLACE INTO pending_objects (storage_key, not_before) VALUES (?, ?)")
-            .bind(storage_key)
-            .bind(not_before)
-            .execute(&self.pool)
-            .await
-            .db()
-            .map(|_| ())
+        sqlx::query(
+            "INSERT OR REPLACE INTO pending_objects (storage_key, not_before) VALUES (?, ?)",
+        )
+        .bind(storage_key)
+        .bind(not_before)
+        .execute(&self.pool)
+        .await
+        .db()
+        .map(|_| ())
     }
 
     async fn remove_pending_object(&self, storage_key: &str) -> DbResult<()> {
@@ -217,20 +231,33 @@ impl Database for SqliteDatabase {
         self.list_assets(query).await
     }
 
-    async fn update_asset(&self, repository_id: i64, id: &str, patch: AssetPatch, now: i64) -> DbResult<AssetRecord> {
+    async fn update_asset(
+        &self,
+        repository_id: i64,
+        id: &str,
+        patch: AssetPatch,
+        now: i64,
+    ) -> DbResult<AssetRecord> {
         self.update_asset(repository_id, id, patch, now).await
     }
 
-    async fn delete_assets(&self, repository_id: i64, ids: &[String], now: i64) -> DbResult<Vec<String>> {
+    async fn delete_assets(
+        &self,
+        repository_id: i64,
+        ids: &[String],
+        now: i64,
+    ) -> DbResult<Vec<String>> {
         self.delete_assets(repository_id, ids, now).await
     }
 
     async fn list_uploaders(&self, repository_id: i64) -> DbResult<Vec<String>> {
-        sqlx::query_scalar("SELECT DISTINCT uploader_id FROM assets WHERE repository_id = ? ORDER BY uploader_id")
-            .bind(repository_id)
-            .fetch_all(&self.pool)
-            .await
-            .db()
+        sqlx::query_scalar(
+            "SELECT DISTINCT uploader_id FROM assets WHERE repository_id = ? ORDER BY uploader_id",
+        )
+        .bind(repository_id)
+        .fetch_all(&self.pool)
+        .await
+        .db()
     }
 
     async fn find_asset(&self, repository: &str, id: &str) -> DbResult<Option<AssetRecord>> {
@@ -245,7 +272,13 @@ impl Database for SqliteDatabase {
         self.create_tag(repository_id, name, now).await
     }
 
-    async fn rename_tag(&self, repository_id: i64, id: &str, name: &str, now: i64) -> DbResult<TagRecord> {
+    async fn rename_tag(
+        &self,
+        repository_id: i64,
+        id: &str,
+        name: &str,
+        now: i64,
+    ) -> DbResult<TagRecord> {
         self.rename_tag(repository_id, id, name, now).await
     }
 
@@ -261,6 +294,7 @@ impl Database for SqliteDatabase {
         assign: bool,
         now: i64,
     ) -> DbResult<()> {
-        self.set_tag_on_assets(repository_id, tag_id, asset_ids, assign, now).await
+        self.set_tag_on_assets(repository_id, tag_id, asset_ids, assign, now)
+            .await
     }
 }

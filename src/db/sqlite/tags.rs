@@ -30,8 +30,18 @@ impl SqliteDatabase {
             .collect())
     }
 
-    pub(super) async fn create_tag(&self, repository_id: i64, name: &str, now: i64) -> DbResult<TagRecord> {
-        let tag = TagRecord { id: crate::domain::ids::new_tag_id(), name: name.to_owned(), created_at: now, last_modified: now };
+    pub(super) async fn create_tag(
+        &self,
+        repository_id: i64,
+        name: &str,
+        now: i64,
+    ) -> DbResult<TagRecord> {
+        let tag = TagRecord {
+            id: crate::domain::ids::new_tag_id(),
+            name: name.to_owned(),
+            created_at: now,
+            last_modified: now,
+        };
         sqlx::query("INSERT INTO tags (id, repository_id, name, created_at, last_modified) VALUES (?, ?, ?, ?, ?)")
             .bind(&tag.id)
             .bind(repository_id)
@@ -44,16 +54,24 @@ impl SqliteDatabase {
         Ok(tag)
     }
 
-    pub(super) async fn rename_tag(&self, repository_id: i64, id: &str, name: &str, now: i64) -> DbResult<TagRecord> {
+    pub(super) async fn rename_tag(
+        &self,
+        repository_id: i64,
+        id: &str,
+        name: &str,
+        now: i64,
+    ) -> DbResult<TagRecord> {
         let mut tx = self.begin_write().await?;
 
-        let current = sqlx::query("SELECT name, created_at, last_modified FROM tags WHERE repository_id = ? AND id = ?")
-            .bind(repository_id)
-            .bind(id)
-            .fetch_optional(&mut *tx)
-            .await
-            .db()?
-            .ok_or(DbError::NotFound)?;
+        let current = sqlx::query(
+            "SELECT name, created_at, last_modified FROM tags WHERE repository_id = ? AND id = ?",
+        )
+        .bind(repository_id)
+        .bind(id)
+        .fetch_optional(&mut *tx)
+        .await
+        .db()?
+        .ok_or(DbError::NotFound)?;
         let current_name: String = current.get("name");
         let created_at: i64 = current.get("created_at");
         let mut last_modified: i64 = current.get("last_modified");
@@ -69,7 +87,12 @@ impl SqliteDatabase {
         }
 
         tx.commit().await.db()?;
-        Ok(TagRecord { id: id.to_owned(), name: name.to_owned(), created_at, last_modified })
+        Ok(TagRecord {
+            id: id.to_owned(),
+            name: name.to_owned(),
+            created_at,
+            last_modified,
+        })
     }
 
     pub(super) async fn delete_tag(&self, repository_id: i64, id: &str) -> DbResult<()> {
@@ -95,12 +118,13 @@ impl SqliteDatabase {
     ) -> DbResult<()> {
         let mut tx = self.begin_write().await?;
 
-        let tag: Option<i64> = sqlx::query_scalar("SELECT 1 FROM tags WHERE repository_id = ? AND id = ?")
-            .bind(repository_id)
-            .bind(tag_id)
-            .fetch_optional(&mut *tx)
-            .await
-            .db()?;
+        let tag: Option<i64> =
+            sqlx::query_scalar("SELECT 1 FROM tags WHERE repository_id = ? AND id = ?")
+                .bind(repository_id)
+                .bind(tag_id)
+                .fetch_optional(&mut *tx)
+                .await
+                .db()?;
         if tag.is_none() {
             return Err(DbError::NotFound);
         }
@@ -126,7 +150,12 @@ impl SqliteDatabase {
             } else {
                 "DELETE FROM asset_tags WHERE asset_id = ? AND tag_id = ?"
             };
-            let result = sqlx::query(statement).bind(asset_id).bind(tag_id).execute(&mut *tx).await.db()?;
+            let result = sqlx::query(statement)
+                .bind(asset_id)
+                .bind(tag_id)
+                .execute(&mut *tx)
+                .await
+                .db()?;
             if result.rows_affected() > 0 {
                 sqlx::query("UPDATE assets SET last_modified = ? WHERE id = ?")
                     .bind(now)

@@ -6,7 +6,9 @@ use image::codecs::gif::{GifEncoder, Repeat};
 use image::{Delay, Frame, ImageFormat, Rgb, RgbImage, Rgba, RgbaImage};
 
 fn encode(width: u32, height: u32, format: ImageFormat) -> Vec<u8> {
-    let image = RgbImage::from_fn(width, height, |x, y| Rgb([(x * 40) as u8, (y * 40) as u8, 128]));
+    let image = RgbImage::from_fn(width, height, |x, y| {
+        Rgb([(x * 40) as u8, (y * 40) as u8, 128])
+    });
     let mut out = Cursor::new(Vec::new());
     image.write_to(&mut out, format).expect("encode test image");
     out.into_inner()
@@ -20,19 +22,22 @@ pub fn jpeg(width: u32, height: u32) -> Vec<u8> {
     encode(width, height, ImageFormat::Jpeg)
 }
 
-/// Lossless WebP (`VP8L`), the only kind the `image` crate writes.
+/// Encodes a lossless WebP (`VP8L`), the only kind the `image` crate writes.
 pub fn webp_lossless(width: u32, height: u32) -> Vec<u8> {
     encode(width, height, ImageFormat::WebP)
 }
 
-/// An animated GIF whose frames all cover the whole `width` x `height` canvas.
+/// Builds an animated GIF whose frames all cover the whole `width` x `height` canvas.
 pub fn animated_gif(width: u32, height: u32, frames: u8) -> Vec<u8> {
     let mut out = Vec::new();
     {
         let mut encoder = GifEncoder::new(&mut out);
-        encoder.set_repeat(Repeat::Infinite).expect("set GIF repeat");
+        encoder
+            .set_repeat(Repeat::Infinite)
+            .expect("set GIF repeat");
         for index in 0..frames {
-            let buffer = RgbaImage::from_pixel(width, height, Rgba([index.wrapping_mul(80), 40, 200, 255]));
+            let buffer =
+                RgbaImage::from_pixel(width, height, Rgba([index.wrapping_mul(80), 40, 200, 255]));
             let frame = Frame::from_parts(buffer, 0, 0, Delay::from_numer_denom_ms(100, 1));
             encoder.encode_frame(frame).expect("encode GIF frame");
         }
@@ -40,7 +45,7 @@ pub fn animated_gif(width: u32, height: u32, frames: u8) -> Vec<u8> {
     out
 }
 
-/// A GIF whose logical screen is `width` x `height` with a single 1x1 frame at (5, 5).
+/// Builds a GIF whose logical screen is `width` x `height` with a single 1x1 frame at (5, 5).
 pub fn gif_with_small_frame(width: u16, height: u16) -> Vec<u8> {
     let mut out = b"GIF89a".to_vec();
     out.extend_from_slice(&width.to_le_bytes());
@@ -59,7 +64,11 @@ pub fn crc32(bytes: &[u8]) -> u32 {
     for &byte in bytes {
         crc ^= u32::from(byte);
         for _ in 0..8 {
-            crc = if crc & 1 == 1 { (crc >> 1) ^ 0xEDB8_8320 } else { crc >> 1 };
+            crc = if crc & 1 == 1 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
         }
     }
     !crc
@@ -88,7 +97,7 @@ pub fn insert_before_iend(png: &[u8], chunks: &[u8]) -> Vec<u8> {
     [&png[..iend], chunks, &png[iend..]].concat()
 }
 
-/// An APNG with a `width` x `height` canvas and one 2x2 animation frame at (1, 1), after the default image.
+/// Builds an APNG with a `width` x `height` canvas and one 2x2 animation frame at (1, 1), after the default image.
 pub fn apng(width: u32, height: u32) -> Vec<u8> {
     let base = png(width, height);
     let mut actl = 1u32.to_be_bytes().to_vec(); // One frame...
@@ -103,15 +112,35 @@ pub fn apng(width: u32, height: u32) -> Vec<u8> {
     fdat.extend_from_slice(&[0x78, 0x9C, 0x63, 0, 0, 0, 1, 0, 1]);
 
     let with_actl = insert_after_ihdr(&base, &png_chunk(b"acTL", &actl));
-    insert_before_iend(&with_actl, &[png_chunk(b"fcTL", &fctl), png_chunk(b"fdAT", &fdat)].concat())
+    insert_before_iend(
+        &with_actl,
+        &[png_chunk(b"fcTL", &fctl), png_chunk(b"fdAT", &fdat)].concat(),
+    )
 }
 
-/// A TIFF-structured EXIF block whose IFD 0 holds a Make string (stored after the IFD) and the given Orientation.
+/// Builds a TIFF-structured EXIF block whose IFD 0 contains a Make string (stored after the IFD) and the given
+/// Orientation.
 pub fn exif_block(orientation: u16, little_endian: bool) -> Vec<u8> {
-    let u16_bytes = |value: u16| if little_endian { value.to_le_bytes() } else { value.to_be_bytes() };
-    let u32_bytes = |value: u32| if little_endian { value.to_le_bytes() } else { value.to_be_bytes() };
+    let u16_bytes = |value: u16| {
+        if little_endian {
+            value.to_le_bytes()
+        } else {
+            value.to_be_bytes()
+        }
+    };
+    let u32_bytes = |value: u32| {
+        if little_endian {
+            value.to_le_bytes()
+        } else {
+            value.to_be_bytes()
+        }
+    };
 
-    let mut out = if little_endian { b"II*\0".to_vec() } else { b"MM\0*".to_vec() };
+    let mut out = if little_endian {
+        b"II*\0".to_vec()
+    } else {
+        b"MM\0*".to_vec()
+    };
     out.extend_from_slice(&u32_bytes(8));
     out.extend_from_slice(&u16_bytes(2));
     // Make: ASCII, 6 bytes, stored at offset 8 + 2 + 2 * 12 + 4 = 38.
@@ -140,7 +169,7 @@ pub fn jpeg_with_exif(jpeg: &[u8], tiff: &[u8]) -> Vec<u8> {
     [&jpeg[..2], &segment, &jpeg[2..]].concat()
 }
 
-/// A RIFF file of the given form type.
+/// Builds a RIFF file of the given form type.
 pub fn riff(form: &[u8; 4], chunks: &[Vec<u8>]) -> Vec<u8> {
     let body: Vec<u8> = chunks.concat();
     let mut out = b"RIFF".to_vec();
@@ -165,7 +194,7 @@ fn u24_le(value: u32) -> [u8; 3] {
     [bytes[0], bytes[1], bytes[2]]
 }
 
-/// A lossy WebP header (`VP8 ` key frame) whose 14-bit sizes carry the 2-bit upscaling hint `scale`.
+/// Builds a lossy WebP header (`VP8 ` key frame) whose 14-bit sizes carry the 2-bit upscaling hint `scale`.
 pub fn webp_lossy(width: u16, height: u16, scale: u16) -> Vec<u8> {
     let mut data = vec![0x50, 0x02, 0x00, 0x9D, 0x01, 0x2A];
     data.extend_from_slice(&(width | (scale << 14)).to_le_bytes());
@@ -174,7 +203,7 @@ pub fn webp_lossy(width: u16, height: u16, scale: u16) -> Vec<u8> {
     riff(b"WEBP", &[riff_chunk(b"VP8 ", &data)])
 }
 
-/// An animated WebP (`VP8X` with the animation flag) with a `width` x `height` canvas and two 4x4 frames.
+/// Builds an animated WebP (`VP8X` with the animation flag) with a `width` x `height` canvas and two 4x4 frames.
 pub fn webp_animated(width: u32, height: u32) -> Vec<u8> {
     let mut vp8x = vec![0x02, 0, 0, 0];
     vp8x.extend_from_slice(&u24_le(width - 1));
@@ -223,8 +252,15 @@ fn hdlr(handler: &[u8; 4]) -> Vec<u8> {
     iso_box(b"hdlr", &body)
 }
 
-/// A HEIF-family image: `ftyp`, then `meta` with a thumbnail-sized and a full-sized `ispe` and an optional `irot`.
-pub fn heif(major: &[u8; 4], compatible: &[&[u8; 4]], width: u32, height: u32, rotation: Option<u8>) -> Vec<u8> {
+/// Builds a HEIF-family image: `ftyp`, then `meta` with a thumbnail-sized `ispe`, a full-sized `ispe` and an
+/// optional `irot`.
+pub fn heif(
+    major: &[u8; 4],
+    compatible: &[&[u8; 4]],
+    width: u32,
+    height: u32,
+    rotation: Option<u8>,
+) -> Vec<u8> {
     let ispe = |width: u32, height: u32| {
         let mut body = vec![0; 4];
         body.extend_from_slice(&width.to_be_bytes());
@@ -241,13 +277,19 @@ pub fn heif(major: &[u8; 4], compatible: &[&[u8; 4]], width: u32, height: u32, r
     [ftyp(major, compatible), meta, iso_box(b"mdat", &[0; 32])].concat()
 }
 
-/// An MP4-family file with one track per handler type (`vide`, `soun`, ...); `moov` before `mdat` when
-/// `moov_first`, else after it.
+/// Builds an MP4-family file with one track per handler type (`vide`, `soun`, ...). `moov` comes before `mdat` when
+/// `moov_first` is true, else after it.
 pub fn mp4(major: &[u8; 4], handlers: &[&[u8; 4]], moov_first: bool) -> Vec<u8> {
     let mut traks = Vec::new();
     for handler in handlers {
-        let mdia = iso_box(b"mdia", &[iso_box(b"mdhd", &[0; 24]), hdlr(handler)].concat());
-        traks.extend(iso_box(b"trak", &[iso_box(b"tkhd", &[0; 84]), mdia].concat()));
+        let mdia = iso_box(
+            b"mdia",
+            &[iso_box(b"mdhd", &[0; 24]), hdlr(handler)].concat(),
+        );
+        traks.extend(iso_box(
+            b"trak",
+            &[iso_box(b"tkhd", &[0; 84]), mdia].concat(),
+        ));
     }
     let moov = iso_box(b"moov", &[iso_box(b"mvhd", &[0; 100]), traks].concat());
     let mdat = iso_box(b"mdat", &[0x11; 64]);
@@ -260,7 +302,11 @@ pub fn mp4(major: &[u8; 4], handlers: &[&[u8; 4]], moov_first: bool) -> Vec<u8> 
 }
 
 fn ebml_element(id: u32, body: &[u8]) -> Vec<u8> {
-    let mut out: Vec<u8> = id.to_be_bytes().into_iter().skip_while(|&byte| byte == 0).collect();
+    let mut out: Vec<u8> = id
+        .to_be_bytes()
+        .into_iter()
+        .skip_while(|&byte| byte == 0)
+        .collect();
     // Size as an 8-byte variable-length integer.
     out.push(0x01);
     out.extend_from_slice(&(body.len() as u64).to_be_bytes()[1..]);
@@ -268,18 +314,29 @@ fn ebml_element(id: u32, body: &[u8]) -> Vec<u8> {
     out
 }
 
-/// A Matroska or WebM file with one track per `TrackType` value (1 video, 2 audio); the segment has an unknown size
-/// when `live`.
+/// Builds a Matroska or WebM file with one track per `TrackType` value (1 video, 2 audio). The segment has an unknown
+/// size when `live` is true.
 pub fn matroska(doc_type: &str, track_types: &[u8], live: bool) -> Vec<u8> {
     let header = ebml_element(
         0x1A45_DFA3,
-        &[ebml_element(0x4286, &[1]), ebml_element(0x4282, doc_type.as_bytes())].concat(),
+        &[
+            ebml_element(0x4286, &[1]),
+            ebml_element(0x4282, doc_type.as_bytes()),
+        ]
+        .concat(),
     );
     let entries: Vec<u8> = track_types
         .iter()
         .enumerate()
         .flat_map(|(index, &track_type)| {
-            ebml_element(0xAE, &[ebml_element(0xD7, &[index as u8 + 1]), ebml_element(0x83, &[track_type])].concat())
+            ebml_element(
+                0xAE,
+                &[
+                    ebml_element(0xD7, &[index as u8 + 1]),
+                    ebml_element(0x83, &[track_type]),
+                ]
+                .concat(),
+            )
         })
         .collect();
     let info = ebml_element(0x1549_A966, &ebml_element(0x2A_D7B1, &[0x0F, 0x42, 0x40]));
@@ -287,14 +344,20 @@ pub fn matroska(doc_type: &str, track_types: &[u8], live: bool) -> Vec<u8> {
     let cluster = ebml_element(0x1F43_B675, &ebml_element(0xE7, &[0]));
     let body = [info, tracks, cluster].concat();
     let segment = if live {
-        [vec![0x18, 0x53, 0x80, 0x67, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], body].concat()
+        [
+            vec![
+                0x18, 0x53, 0x80, 0x67, 0x01, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF,
+            ],
+            body,
+        ]
+        .concat()
     } else {
         ebml_element(0x1853_8067, &body)
     };
     [header, segment].concat()
 }
 
-/// An Ogg page holding one packet.
+/// Builds an Ogg page that contains one packet.
 pub fn ogg_page(flags: u8, serial: u32, packet: &[u8]) -> Vec<u8> {
     let mut out = b"OggS\0".to_vec();
     out.push(flags);
@@ -309,7 +372,7 @@ pub fn ogg_page(flags: u8, serial: u32, packet: &[u8]) -> Vec<u8> {
     out
 }
 
-/// An Ogg file with one logical stream per identification packet, then a page of data.
+/// Builds an Ogg file with one logical stream per identification packet, then a page of data.
 pub fn ogg(identification_packets: &[&[u8]]) -> Vec<u8> {
     let mut out = Vec::new();
     for (serial, packet) in identification_packets.iter().enumerate() {
@@ -321,7 +384,7 @@ pub fn ogg(identification_packets: &[&[u8]]) -> Vec<u8> {
     out
 }
 
-/// A mono 16-bit PCM WAV file at 8 kHz holding `samples` samples of a square wave.
+/// Builds a mono 16-bit PCM WAV file at 8 kHz with `samples` samples of a square wave.
 pub fn wav(samples: u16) -> Vec<u8> {
     let mut format = Vec::new();
     format.extend_from_slice(&1u16.to_le_bytes()); // PCM
@@ -330,27 +393,36 @@ pub fn wav(samples: u16) -> Vec<u8> {
     format.extend_from_slice(&16000u32.to_le_bytes()); // Byte rate
     format.extend_from_slice(&2u16.to_le_bytes()); // Block align
     format.extend_from_slice(&16u16.to_le_bytes()); // Bits per sample
-    let data: Vec<u8> =
-        (0..samples).flat_map(|index| if index % 16 < 8 { 4000i16 } else { -4000i16 }.to_le_bytes()).collect();
-    riff(b"WAVE", &[riff_chunk(b"fmt ", &format), riff_chunk(b"data", &data)])
+    let data: Vec<u8> = (0..samples)
+        .flat_map(|index| if index % 16 < 8 { 4000i16 } else { -4000i16 }.to_le_bytes())
+        .collect();
+    riff(
+        b"WAVE",
+        &[riff_chunk(b"fmt ", &format), riff_chunk(b"data", &data)],
+    )
 }
 
-/// An MPEG-1 Layer III frame header (128 kbit/s, 44.1 kHz) followed by zeros.
+/// Builds an MPEG-1 Layer III frame header (128 kbit/s, 44.1 kHz) followed by zeros.
 pub fn mp3_frame() -> Vec<u8> {
     let mut out = vec![0xFF, 0xFB, 0x90, 0x64];
     out.resize(417, 0);
     out
 }
 
-/// An ID3v2.4 tag of `size` bytes of padding.
+/// Builds an ID3v2.4 tag of `size` bytes of padding.
 pub fn id3_tag(size: u32) -> Vec<u8> {
     let mut out = b"ID3\x04\x00\x00".to_vec();
-    out.extend_from_slice(&[(size >> 21) as u8 & 0x7F, (size >> 14) as u8 & 0x7F, (size >> 7) as u8 & 0x7F, size as u8 & 0x7F]);
+    out.extend_from_slice(&[
+        (size >> 21) as u8 & 0x7F,
+        (size >> 14) as u8 & 0x7F,
+        (size >> 7) as u8 & 0x7F,
+        size as u8 & 0x7F,
+    ]);
     out.resize(10 + size as usize, 0);
     out
 }
 
-/// A minimal PDF 1.4 document with one empty 72x72 pt page and a correct cross-reference table.
+/// Builds a minimal PDF 1.4 document with one empty 72x72 pt page and a correct cross-reference table.
 pub fn pdf() -> Vec<u8> {
     let objects = [
         "<< /Type /Catalog /Pages 2 0 R >>",
@@ -364,17 +436,23 @@ pub fn pdf() -> Vec<u8> {
         out.extend_from_slice(format!("{} 0 obj\n{object}\nendobj\n", index + 1).as_bytes());
     }
     let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!("xref\n0 {}\n0000000000 65535 f \n", objects.len() + 1).as_bytes(),
+    );
     for offset in offsets {
         out.extend_from_slice(format!("{offset:010} 00000 n \n").as_bytes());
     }
     out.extend_from_slice(
-        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objects.len() + 1).as_bytes(),
+        format!(
+            "trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n",
+            objects.len() + 1
+        )
+        .as_bytes(),
     );
     out
 }
 
-/// A BMP with a BITMAPINFOHEADER; a negative `height` marks a top-down bitmap.
+/// Builds a BMP with a BITMAPINFOHEADER. A negative `height` marks a top-down bitmap.
 pub fn bmp(width: i32, height: i32) -> Vec<u8> {
     let mut out = b"BM".to_vec();
     out.extend_from_slice(&70u32.to_le_bytes()); // File size
@@ -390,7 +468,7 @@ pub fn bmp(width: i32, height: i32) -> Vec<u8> {
     out
 }
 
-/// A BMP with the 12-byte OS/2 1.x header.
+/// Builds a BMP with the 12-byte OS/2 1.x header.
 pub fn bmp_os2(width: u16, height: u16) -> Vec<u8> {
     let mut out = b"BM".to_vec();
     out.extend_from_slice(&[0; 8]);
@@ -404,7 +482,7 @@ pub fn bmp_os2(width: u16, height: u16) -> Vec<u8> {
     out
 }
 
-/// An ICO directory with one entry per (width, height) byte pair, where 0 stands for 256.
+/// Builds an ICO directory with one entry per (width, height) byte pair, where 0 stands for 256.
 pub fn ico(sizes: &[(u8, u8)]) -> Vec<u8> {
     let mut out = vec![0, 0, 1, 0];
     out.extend_from_slice(&(sizes.len() as u16).to_le_bytes());
@@ -417,16 +495,32 @@ pub fn ico(sizes: &[(u8, u8)]) -> Vec<u8> {
     out
 }
 
-/// A TIFF whose IFD 0 holds ImageWidth, ImageLength and, when given, Orientation.
+/// Builds a TIFF whose IFD 0 contains ImageWidth, ImageLength and, when given, Orientation.
 pub fn tiff(width: u16, height: u16, orientation: Option<u16>, little_endian: bool) -> Vec<u8> {
-    let u16_bytes = |value: u16| if little_endian { value.to_le_bytes() } else { value.to_be_bytes() };
-    let u32_bytes = |value: u32| if little_endian { value.to_le_bytes() } else { value.to_be_bytes() };
+    let u16_bytes = |value: u16| {
+        if little_endian {
+            value.to_le_bytes()
+        } else {
+            value.to_be_bytes()
+        }
+    };
+    let u32_bytes = |value: u32| {
+        if little_endian {
+            value.to_le_bytes()
+        } else {
+            value.to_be_bytes()
+        }
+    };
     let mut entries = vec![(0x0100, width), (0x0101, height)];
     if let Some(orientation) = orientation {
         entries.push((0x0112, orientation));
     }
 
-    let mut out = if little_endian { b"II*\0".to_vec() } else { b"MM\0*".to_vec() };
+    let mut out = if little_endian {
+        b"II*\0".to_vec()
+    } else {
+        b"MM\0*".to_vec()
+    };
     out.extend_from_slice(&u32_bytes(8));
     out.extend_from_slice(&u16_bytes(entries.len() as u16));
     for (tag, value) in entries {
@@ -453,7 +547,7 @@ pub fn psd(width: u32, height: u32) -> Vec<u8> {
     out
 }
 
-/// A JPEG XL codestream header for a 64x32 image, in the small size encoding (multiples of 8 pixels).
+/// Builds a JPEG XL codestream header for a 64x32 image, in the small size encoding (multiples of 8 pixels).
 pub fn jxl_64_by_32() -> Vec<u8> {
     // Bits from the least significant: small = 1, (32 / 8 - 1) = 3 in 5 bits, ratio 0 in 3 bits, (64 / 8 - 1) = 7 in
     // 5 bits, then all_default = 1.
@@ -470,5 +564,11 @@ pub fn jp2(width: u32, height: u32) -> Vec<u8> {
     ihdr.extend_from_slice(&width.to_be_bytes());
     ihdr.extend_from_slice(&[0, 3, 7, 7, 0, 0]);
     let jp2h = iso_box(b"jp2h", &iso_box(b"ihdr", &ihdr));
-    [signature, ftyp(b"jp2 ", &[b"jp2 "]), jp2h, iso_box(b"jp2c", &[0xFF, 0x4F, 0xFF, 0x51])].concat()
+    [
+        signature,
+        ftyp(b"jp2 ", &[b"jp2 "]),
+        jp2h,
+        iso_box(b"jp2c", &[0xFF, 0x4F, 0xFF, 0x51]),
+    ]
+    .concat()
 }

@@ -16,12 +16,23 @@ fn probe_file(bytes: &[u8], extension: &str) -> Probe {
     probe(head, bytes.len() <= HEAD_LEN, extension)
 }
 
-/// Checks the kind, media type and size found for a whole file; `name` says which case failed.
+/// Checks the kind, media type and size found for a whole file. `name` identifies the case in failure messages.
 #[track_caller]
-fn assert_probe(name: &str, bytes: &[u8], extension: &str, kind: Kind, content_type: &str, size: Option<(u32, u32)>) {
+fn assert_probe(
+    name: &str,
+    bytes: &[u8],
+    extension: &str,
+    kind: Kind,
+    content_type: &str,
+    size: Option<(u32, u32)>,
+) {
     let found = probe_file(bytes, extension);
     assert_eq!(found.kind, kind, "{name}: kind");
     assert_eq!(found.content_type, content_type, "{name}: content type");
     assert_eq!(found.width, size.map(|(width, _)| width), "{name}: width");
-    assert_eq!(found.height, size.map(|(_, height)| height), "{name}: height");
+    assert_eq!(
+        found.height,
+        size.map(|(_, height)| height),
+        "{name}: height"
+    );
 }

@@ -61,7 +61,10 @@ fn every_prefix_is_safe() {
             // As a whole (truncated) file: anything goes, as long as it returns.
             let truncated = probe(prefix, true, extension);
             if truncated.kind != Kind::Image {
-                assert_eq!(truncated.width, None, "{name}: {length} bytes: size on a non-image");
+                assert_eq!(
+                    truncated.width, None,
+                    "{name}: {length} bytes: size on a non-image"
+                );
             }
         }
     }
@@ -80,7 +83,10 @@ fn samples_have_expected_kinds() {
         };
         assert_eq!(found.kind, expected, "{name}: kind");
         if expected == Kind::Image {
-            assert!(found.width.is_some() && found.height.is_some(), "{name}: size missing");
+            assert!(
+                found.width.is_some() && found.height.is_some(),
+                "{name}: size missing"
+            );
         }
     }
 }
@@ -119,7 +125,10 @@ fn mutated_samples_are_safe() {
             let complete = random.below(2) == 0;
             let found = probe(&mutated, complete, extension);
             if found.kind != Kind::Image {
-                assert_eq!(found.width, None, "{name} round {round}: size on a non-image");
+                assert_eq!(
+                    found.width, None,
+                    "{name} round {round}: size on a non-image"
+                );
             }
             assert_ne!(found.width, Some(0), "{name} round {round}: zero width");
             assert_ne!(found.height, Some(0), "{name} round {round}: zero height");
@@ -130,19 +139,91 @@ fn mutated_samples_are_safe() {
 #[test]
 fn huge_length_fields() {
     let cases: Vec<(&str, Vec<u8>, &str)> = vec![
-        ("png chunk", [&b"\x89PNG\r\n\x1a\n"[..], b"\0\0\0\x0dIHDR\0\0\0\x10\0\0\0\x10\x08\x02\0\0\0\0\0\0\0\xFF\xFF\xFF\xFFeXIf"].concat(), "png"),
-        ("jpeg segment", vec![0xFF, 0xD8, 0xFF, 0xE1, 0xFF, 0xFF, b'E', b'x', b'i', b'f', 0, 0], "jpg"),
-        ("mp4 largesize", [&ftyp(b"isom", &[])[..], b"\0\0\0\x01moov\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF"].concat(), "mp4"),
-        ("mp4 box", [&ftyp(b"isom", &[])[..], b"\xFF\xFF\xFF\xFFmoov\0\0\0\x08trak"].concat(), "mp4"),
-        ("heif meta", [&ftyp(b"avif", &[])[..], b"\xFF\xFF\xFF\xF0meta\0\0\0\0"].concat(), "avif"),
-        ("ebml size", vec![0x1A, 0x45, 0xDF, 0xA3, 0x01, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0x42, 0x82], "webm"),
-        ("id3 size", b"ID3\x04\x00\x00\x7F\x7F\x7F\x7F".to_vec(), "mp3"),
-        ("ogg segments", [&b"OggS\0\x02"[..], &[0; 20], &[0xFF], &[0xFF; 10]].concat(), "ogg"),
-        ("ico count", vec![0, 0, 1, 0, 0xFF, 0xFF, 16, 16, 0, 0], "ico"),
-        ("tiff ifd offset", b"II*\0\xFF\xFF\xFF\xFF\0\0\0\0".to_vec(), "tif"),
-        ("tiff ifd count", b"MM\0*\0\0\0\x08\xFF\xFF\x01\x00\0\x03\0\0\0\x01\0\x10\0\0".to_vec(), "tif"),
-        ("bmp header size", b"BM\0\0\0\0\0\0\0\0\0\0\0\0\xFF\xFF\xFF\xFF\x10\0\0\0\x10\0\0\0".to_vec(), "bmp"),
-        ("jp2 box", [&b"\0\0\0\x0cjP  \r\n\x87\n"[..], b"\xFF\xFF\xFF\xFFjp2h\0\0\0\x16ihdr\0\0"].concat(), "jp2"),
+        (
+            "png chunk",
+            [
+                &b"\x89PNG\r\n\x1a\n"[..],
+                b"\0\0\0\x0dIHDR\0\0\0\x10\0\0\0\x10\x08\x02\0\0\0\0\0\0\0\xFF\xFF\xFF\xFFeXIf",
+            ]
+            .concat(),
+            "png",
+        ),
+        (
+            "jpeg segment",
+            vec![
+                0xFF, 0xD8, 0xFF, 0xE1, 0xFF, 0xFF, b'E', b'x', b'i', b'f', 0, 0,
+            ],
+            "jpg",
+        ),
+        (
+            "mp4 largesize",
+            [
+                &ftyp(b"isom", &[])[..],
+                b"\0\0\0\x01moov\xFF\xFF\xFF\xFF\xFF\xFF\xFF\xFF",
+            ]
+            .concat(),
+            "mp4",
+        ),
+        (
+            "mp4 box",
+            [
+                &ftyp(b"isom", &[])[..],
+                b"\xFF\xFF\xFF\xFFmoov\0\0\0\x08trak",
+            ]
+            .concat(),
+            "mp4",
+        ),
+        (
+            "heif meta",
+            [&ftyp(b"avif", &[])[..], b"\xFF\xFF\xFF\xF0meta\0\0\0\0"].concat(),
+            "avif",
+        ),
+        (
+            "ebml size",
+            vec![
+                0x1A, 0x45, 0xDF, 0xA3, 0x01, 0x7F, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFE, 0x42, 0x82,
+            ],
+            "webm",
+        ),
+        (
+            "id3 size",
+            b"ID3\x04\x00\x00\x7F\x7F\x7F\x7F".to_vec(),
+            "mp3",
+        ),
+        (
+            "ogg segments",
+            [&b"OggS\0\x02"[..], &[0; 20], &[0xFF], &[0xFF; 10]].concat(),
+            "ogg",
+        ),
+        (
+            "ico count",
+            vec![0, 0, 1, 0, 0xFF, 0xFF, 16, 16, 0, 0],
+            "ico",
+        ),
+        (
+            "tiff ifd offset",
+            b"II*\0\xFF\xFF\xFF\xFF\0\0\0\0".to_vec(),
+            "tif",
+        ),
+        (
+            "tiff ifd count",
+            b"MM\0*\0\0\0\x08\xFF\xFF\x01\x00\0\x03\0\0\0\x01\0\x10\0\0".to_vec(),
+            "tif",
+        ),
+        (
+            "bmp header size",
+            b"BM\0\0\0\0\0\0\0\0\0\0\0\0\xFF\xFF\xFF\xFF\x10\0\0\0\x10\0\0\0".to_vec(),
+            "bmp",
+        ),
+        (
+            "jp2 box",
+            [
+                &b"\0\0\0\x0cjP  \r\n\x87\n"[..],
+                b"\xFF\xFF\xFF\xFFjp2h\0\0\0\x16ihdr\0\0",
+            ]
+            .concat(),
+            "jp2",
+        ),
     ];
     for (name, file, extension) in cases {
         let found = probe(&file, true, extension);

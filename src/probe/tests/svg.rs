@@ -19,7 +19,14 @@ fn absolute_units() {
         ("width=\"10PX\" height=\"1IN\"", (10, 96)),
     ];
     for (attributes, size) in cases {
-        assert_probe(attributes, &svg(attributes), "svg", Kind::Image, SVG_TYPE, Some(size));
+        assert_probe(
+            attributes,
+            &svg(attributes),
+            "svg",
+            Kind::Image,
+            SVG_TYPE,
+            Some(size),
+        );
     }
 }
 
@@ -28,13 +35,29 @@ fn view_box_fallback() {
     let cases = [
         ("viewBox=\"0 0 300 150\"", (300, 150)),
         ("viewBox=\"-5,-5,120.6,60.4\"", (121, 60)),
-        ("width=\"100%\" height=\"100%\" viewBox=\"0 0 640 480\"", (640, 480)),
-        ("width=\"2em\" height=\"3ex\" viewBox=\"0 0 20 30\"", (20, 30)),
+        (
+            "width=\"100%\" height=\"100%\" viewBox=\"0 0 640 480\"",
+            (640, 480),
+        ),
+        (
+            "width=\"2em\" height=\"3ex\" viewBox=\"0 0 20 30\"",
+            (20, 30),
+        ),
         ("width=\"auto\" viewBox=\"0 0 20 30\"", (20, 30)),
-        ("width=\"bogus\" height=\"-4\" viewBox=\"0 0 20 30\"", (20, 30)),
+        (
+            "width=\"bogus\" height=\"-4\" viewBox=\"0 0 20 30\"",
+            (20, 30),
+        ),
     ];
     for (attributes, size) in cases {
-        assert_probe(attributes, &svg(attributes), "svg", Kind::Image, SVG_TYPE, Some(size));
+        assert_probe(
+            attributes,
+            &svg(attributes),
+            "svg",
+            Kind::Image,
+            SVG_TYPE,
+            Some(size),
+        );
     }
 }
 
@@ -42,12 +65,22 @@ fn view_box_fallback() {
 fn one_absolute_length_keeps_view_box_ratio() {
     let cases = [
         ("width=\"200\" viewBox=\"0 0 100 50\"", (200, 100)),
-        ("width=\"200\" height=\"50%\" viewBox=\"0 0 100 50\"", (200, 100)),
+        (
+            "width=\"200\" height=\"50%\" viewBox=\"0 0 100 50\"",
+            (200, 100),
+        ),
         ("height=\"30mm\" viewBox=\"0 0 4 3\"", (151, 113)),
         ("height=\"30\" width=\"1em\" viewBox=\"0 0 1 3\"", (10, 30)),
     ];
     for (attributes, size) in cases {
-        assert_probe(attributes, &svg(attributes), "svg", Kind::Image, SVG_TYPE, Some(size));
+        assert_probe(
+            attributes,
+            &svg(attributes),
+            "svg",
+            Kind::Image,
+            SVG_TYPE,
+            Some(size),
+        );
     }
 }
 
@@ -61,7 +94,14 @@ fn size_unknown_without_view_box() {
         "viewBox=\"0 0 0 10\"",
         "viewBox=\"0 0 10\"",
     ] {
-        assert_probe(attributes, &svg(attributes), "svg", Kind::Image, SVG_TYPE, None);
+        assert_probe(
+            attributes,
+            &svg(attributes),
+            "svg",
+            Kind::Image,
+            SVG_TYPE,
+            None,
+        );
     }
 }
 
@@ -73,14 +113,28 @@ fn zero_size_unknown() {
         "width=\"0.4\" height=\"10\"",
         "viewBox=\"0 0 0.2 10\"",
     ] {
-        assert_probe(attributes, &svg(attributes), "svg", Kind::Image, SVG_TYPE, None);
+        assert_probe(
+            attributes,
+            &svg(attributes),
+            "svg",
+            Kind::Image,
+            SVG_TYPE,
+            None,
+        );
     }
 }
 
 #[test]
 fn oversized_length_unknown() {
     let attributes = "width=\"1e12\" height=\"10\"";
-    assert_probe(attributes, &svg(attributes), "svg", Kind::Image, SVG_TYPE, None);
+    assert_probe(
+        attributes,
+        &svg(attributes),
+        "svg",
+        Kind::Image,
+        SVG_TYPE,
+        None,
+    );
 }
 
 #[test]
@@ -89,38 +143,87 @@ fn prolog_before_root() {
         <!-- Generator: a vector editor -->\n\
         <!DOCTYPE svg PUBLIC \"-//W3C//DTD SVG 1.1//EN\" \"http://www.w3.org/Graphics/SVG/1.1/DTD/svg11.dtd\">\n\
         <svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"64px\" height=\"32px\"></svg>\n";
-    assert_probe("prolog", document.as_bytes(), "svg", Kind::Image, SVG_TYPE, Some((64, 32)));
+    assert_probe(
+        "prolog",
+        document.as_bytes(),
+        "svg",
+        Kind::Image,
+        SVG_TYPE,
+        Some((64, 32)),
+    );
 }
 
 #[test]
 fn namespace_prefix() {
     let document = b"<svg:svg xmlns:svg=\"http://www.w3.org/2000/svg\" width=\"8\" height=\"4\"><svg:g/></svg:svg>";
-    assert_probe("prefixed", document, "svg", Kind::Image, SVG_TYPE, Some((8, 4)));
+    assert_probe(
+        "prefixed",
+        document,
+        "svg",
+        Kind::Image,
+        SVG_TYPE,
+        Some((8, 4)),
+    );
 }
 
 #[test]
 fn missing_namespace_still_svg() {
-    assert_probe("no xmlns", b"<svg width=\"8\" height=\"4\"/>", "svg", Kind::Image, SVG_TYPE, Some((8, 4)));
+    assert_probe(
+        "no xmlns",
+        b"<svg width=\"8\" height=\"4\"/>",
+        "svg",
+        Kind::Image,
+        SVG_TYPE,
+        Some((8, 4)),
+    );
 }
 
 #[test]
 fn svg_named_otherwise() {
-    assert_probe("svg named png", &svg("width=\"8\" height=\"4\""), "png", Kind::Image, SVG_TYPE, Some((8, 4)));
-    assert_probe("svg unnamed", &svg("width=\"8\" height=\"4\""), "", Kind::Image, SVG_TYPE, Some((8, 4)));
+    assert_probe(
+        "svg named png",
+        &svg("width=\"8\" height=\"4\""),
+        "png",
+        Kind::Image,
+        SVG_TYPE,
+        Some((8, 4)),
+    );
+    assert_probe(
+        "svg unnamed",
+        &svg("width=\"8\" height=\"4\""),
+        "",
+        Kind::Image,
+        SVG_TYPE,
+        Some((8, 4)),
+    );
 }
 
 #[test]
 fn entities_are_not_expanded() {
     let document = b"<!DOCTYPE svg [<!ENTITY w \"500\"><!ENTITY ext SYSTEM \"file:///etc/passwd\">]>\
         <svg xmlns=\"http://www.w3.org/2000/svg\" width=\"&w;\" height=\"&ext;\" viewBox=\"0 0 8 4\"/>";
-    assert_probe("entities", document, "svg", Kind::Image, SVG_TYPE, Some((8, 4)));
+    assert_probe(
+        "entities",
+        document,
+        "svg",
+        Kind::Image,
+        SVG_TYPE,
+        Some((8, 4)),
+    );
 }
 
 #[test]
 fn predefined_entities_in_values() {
     // `&#49;&#48;` is "10"; character references are part of XML itself.
     let document = b"<svg width=\"&#49;&#48;\" height=\"5\"/>";
-    assert_probe("character references", document, "svg", Kind::Image, SVG_TYPE, Some((10, 5)));
+    assert_probe(
+        "character references",
+        document,
+        "svg",
+        Kind::Image,
+        SVG_TYPE,
+        Some((10, 5)),
+    );
 }
 
 #[test]
@@ -133,7 +236,14 @@ fn root_only_in_head_of_large_file() {
     }
     document.extend_from_slice(b"\"/></svg>");
     assert!(document.len() > HEAD_LEN);
-    assert_probe("large svg", &document, "svg", Kind::Image, SVG_TYPE, Some((30, 20)));
+    assert_probe(
+        "large svg",
+        &document,
+        "svg",
+        Kind::Image,
+        SVG_TYPE,
+        Some((30, 20)),
+    );
 }
 
 #[test]

@@ -65,14 +65,24 @@ pub async fn bulk_delete_assets(
 
     let deleted = delete_and_remove_bytes(&state, caller.repository.id, &ids).await?;
     if deleted == 0 {
-        return Err(ApiError::not_found("asset_not_found", "None of the ids is an asset of this repository."));
+        return Err(ApiError::not_found(
+            "asset_not_found",
+            "None of the ids is an asset of this repository.",
+        ));
     }
     Ok(StatusCode::NO_CONTENT)
 }
 
 /// Deletes asset rows, then their bytes; bytes that fail to delete stay recorded for the sweeper.
-async fn delete_and_remove_bytes(state: &AppState, repository_id: i64, ids: &[String]) -> ApiResult<usize> {
-    let keys = state.db.delete_assets(repository_id, ids, crate::domain::now_millis()).await?;
+async fn delete_and_remove_bytes(
+    state: &AppState,
+    repository_id: i64,
+    ids: &[String],
+) -> ApiResult<usize> {
+    let keys = state
+        .db
+        .delete_assets(repository_id, ids, crate::domain::now_millis())
+        .await?;
     for key in &keys {
         match state.store.delete(key).await {
             Ok(()) => {
@@ -80,7 +90,9 @@ async fn delete_and_remove_bytes(state: &AppState, repository_id: i64, ids: &[St
                     tracing::warn!(key = %key, error = %error, "failed to forget deleted bytes; the sweeper retries");
                 }
             }
-            Err(error) => tracing::warn!(key = %key, error = %error, "failed to delete bytes; the sweeper retries"),
+            Err(error) => {
+                tracing::warn!(key = %key, error = %error, "failed to delete bytes; the sweeper retries")
+            }
         }
     }
     Ok(keys.len())

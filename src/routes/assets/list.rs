@@ -75,9 +75,20 @@ pub async fn list_assets(
     let items = page
         .items
         .into_iter()
-        .map(|item| Asset::from_record(item.asset, &caller.repository.name, &state.config.files_base_url))
+        .map(|item| {
+            Asset::from_record(
+                item.asset,
+                &caller.repository.name,
+                &state.config.files_base_url,
+            )
+        })
         .collect();
-    Ok(Json(AssetList { items, total: page.total, cursor, missing_ids }))
+    Ok(Json(AssetList {
+        items,
+        total: page.total,
+        cursor,
+        missing_ids,
+    }))
 }
 
 /// Raw listing parameters; repeated keys collect into lists.
@@ -119,7 +130,9 @@ impl ListParams {
                 _ => {
                     return Err(ApiError::bad_request(
                         "invalid_limit",
-                        format!("Invalid limit {text:?}; send a whole number from 1 to {MAX_LIMIT}."),
+                        format!(
+                            "Invalid limit {text:?}; send a whole number from 1 to {MAX_LIMIT}."
+                        ),
                     ))
                 }
             },
@@ -131,23 +144,45 @@ impl ListParams {
             Some(other) => {
                 return Err(ApiError::bad_request(
                     "invalid_asset_type",
-                    format!("Invalid assetType {other:?}; use all, image, audio, video or document."),
+                    format!(
+                        "Invalid assetType {other:?}; use all, image, audio, video or document."
+                    ),
                 ))
             }
         };
 
-        let keyword = self.keyword.map(|keyword| fold(&keyword)).filter(|keyword| !keyword.is_empty());
-        let tags = distinct(self.tags.into_iter().filter(|tag| !tag.is_empty()).collect());
+        let keyword = self
+            .keyword
+            .map(|keyword| fold(&keyword))
+            .filter(|keyword| !keyword.is_empty());
+        let tags = distinct(
+            self.tags
+                .into_iter()
+                .filter(|tag| !tag.is_empty())
+                .collect(),
+        );
         let ids = distinct(self.ids.into_iter().filter(|id| !id.is_empty()).collect());
         if ids.len() > MAX_IDS {
             return Err(ApiError::bad_request(
                 "too_many_ids",
-                format!("{} ids were sent; send at most {MAX_IDS} per request.", ids.len()),
+                format!(
+                    "{} ids were sent; send at most {MAX_IDS} per request.",
+                    ids.len()
+                ),
             ));
         }
         let uploader_id = self.uploader_id.filter(|uploader| !uploader.is_empty());
 
-        let mut query = ListQuery { repository_id, limit, after: None, kind, keyword, tags, ids, uploader_id };
+        let mut query = ListQuery {
+            repository_id,
+            limit,
+            after: None,
+            kind,
+            keyword,
+            tags,
+            ids,
+            uploader_id,
+        };
         if let Some(text) = self.cursor.filter(|text| !text.is_empty()) {
             let Some(cursor) = Cursor::decode(&text, &digest_of(&query)) else {
                 return Err(ApiError::bad_request(
@@ -156,9 +191,16 @@ impl ListParams {
                 ));
             };
             if cursor.score.is_some() != query.keyword.is_some() {
-                return Err(ApiError::bad_request("invalid_cursor", "Invalid cursor for this query."));
+                return Err(ApiError::bad_request(
+                    "invalid_cursor",
+                    "Invalid cursor for this query.",
+                ));
             }
-            query.after = Some(ListPosition { score: cursor.score, created_at: cursor.created_at, id: cursor.id });
+            query.after = Some(ListPosition {
+                score: cursor.score,
+                created_at: cursor.created_at,
+                id: cursor.id,
+            });
         }
         Ok(query)
     }
@@ -167,7 +209,10 @@ impl ListParams {
 /// Returns the values without repeats, in first-seen order.
 fn distinct(values: Vec<String>) -> Vec<String> {
     let mut seen = std::collections::HashSet::new();
-    values.into_iter().filter(|value| seen.insert(value.clone())).collect()
+    values
+        .into_iter()
+        .filter(|value| seen.insert(value.clone()))
+        .collect()
 }
 
 /// Returns the digest of the filters of a query, which a cursor must match.

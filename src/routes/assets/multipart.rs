@@ -27,7 +27,10 @@ pub fn boundary(headers: &HeaderMap) -> ApiResult<String> {
             format!("{detail}; send the body as multipart/form-data with one boundary parameter."),
         )
     };
-    let Some(content_type) = headers.get(header::CONTENT_TYPE).and_then(|value| value.to_str().ok()) else {
+    let Some(content_type) = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+    else {
         return Err(invalid("The Content-Type header is missing"));
     };
 
@@ -45,12 +48,17 @@ pub fn boundary(headers: &HeaderMap) -> ApiResult<String> {
         [boundary] if (1..=200).contains(&boundary.len()) => Ok((*boundary).to_owned()),
         [] => Err(invalid("The Content-Type has no boundary parameter")),
         [_] => Err(invalid("The boundary parameter is empty or too long")),
-        _ => Err(invalid("The Content-Type has more than one boundary parameter")),
+        _ => Err(invalid(
+            "The Content-Type has more than one boundary parameter",
+        )),
     }
 }
 
 /// Ends the body stream with [`BodyReadError::TimedOut`] when the client sends nothing for `timeout`.
-pub fn with_idle_timeout<S>(stream: S, timeout: Duration) -> impl Stream<Item = Result<Bytes, BodyReadError>> + Send
+pub fn with_idle_timeout<S>(
+    stream: S,
+    timeout: Duration,
+) -> impl Stream<Item = Result<Bytes, BodyReadError>> + Send
 where
     S: Stream<Item = Result<Bytes, axum::Error>> + Send + 'static,
 {
@@ -79,14 +87,19 @@ pub fn part_filename(part: &multer::Field<'_>) -> Option<String> {
 fn extended_filename(disposition: &str) -> Option<String> {
     let value = disposition.split(';').find_map(|parameter| {
         let (name, value) = parameter.split_once('=')?;
-        name.trim().eq_ignore_ascii_case("filename*").then_some(value.trim())
+        name.trim()
+            .eq_ignore_ascii_case("filename*")
+            .then_some(value.trim())
     })?;
     let (charset, rest) = value.split_once('\'')?;
     let (_language, encoded) = rest.split_once('\'')?;
     if !charset.eq_ignore_ascii_case("utf-8") {
         return None;
     }
-    percent_decode_str(encoded).decode_utf8().ok().map(|name| name.into_owned())
+    percent_decode_str(encoded)
+        .decode_utf8()
+        .ok()
+        .map(|name| name.into_owned())
 }
 
 /// Maps a multipart parse failure to a response: 408 when the client went silent, else 400.
@@ -96,11 +109,17 @@ pub fn to_api_error(error: multer::Error) -> ApiError {
             return ApiError::new(
                 StatusCode::REQUEST_TIMEOUT,
                 "request_timeout",
-                format!("The client sent no data for {} s; send the body without pauses.", timeout.as_secs()),
+                format!(
+                    "The client sent no data for {} s; send the body without pauses.",
+                    timeout.as_secs()
+                ),
             );
         }
     }
-    ApiError::bad_request("invalid_multipart", format!("The multipart body is malformed: {error}."))
+    ApiError::bad_request(
+        "invalid_multipart",
+        format!("The multipart body is malformed: {error}."),
+    )
 }
 
 #[cfg(test)]
@@ -115,8 +134,17 @@ mod tests {
 
     #[test]
     fn boundary_accepts_one_parameter() {
-        assert_eq!(boundary(&headers("multipart/form-data; boundary=abc")).unwrap(), "abc");
-        assert_eq!(boundary(&headers("Multipart/Form-Data; charset=utf-8; boundary=\"a b\"")).unwrap(), "a b");
+        assert_eq!(
+            boundary(&headers("multipart/form-data; boundary=abc")).unwrap(),
+            "abc"
+        );
+        assert_eq!(
+            boundary(&headers(
+                "Multipart/Form-Data; charset=utf-8; boundary=\"a b\""
+            ))
+            .unwrap(),
+            "a b"
+        );
     }
 
     #[test]
@@ -127,15 +155,25 @@ mod tests {
             "multipart/form-data; boundary=a; boundary=b",
             "application/json",
         ] {
-            assert_eq!(boundary(&headers(value)).unwrap_err().status, StatusCode::BAD_REQUEST, "{value}");
+            assert_eq!(
+                boundary(&headers(value)).unwrap_err().status,
+                StatusCode::BAD_REQUEST,
+                "{value}"
+            );
         }
-        assert_eq!(boundary(&HeaderMap::new()).unwrap_err().code, "invalid_multipart");
+        assert_eq!(
+            boundary(&HeaderMap::new()).unwrap_err().code,
+            "invalid_multipart"
+        );
     }
 
     #[test]
     fn extended_filename_decodes_utf8() {
         let value = "form-data; name=\"file\"; filename=\"x.png\"; filename*=UTF-8''caf%C3%A9.png";
         assert_eq!(extended_filename(value).as_deref(), Some("café.png"));
-        assert_eq!(extended_filename("form-data; name=\"file\"; filename=\"x.png\""), None);
+        assert_eq!(
+            extended_filename("form-data; name=\"file\"; filename=\"x.png\""),
+            None
+        );
     }
 }

@@ -50,30 +50,49 @@ pub async fn update_asset(
     JsonObject(body): JsonObject,
 ) -> ApiResult<Json<Asset>> {
     let mut patch = AssetPatch::default();
-    for (key, slot) in [("notes", &mut patch.notes), ("credits", &mut patch.credits), ("alt", &mut patch.alt)] {
+    for (key, slot) in [
+        ("notes", &mut patch.notes),
+        ("credits", &mut patch.credits),
+        ("alt", &mut patch.alt),
+    ] {
         *slot = optional_string(&body, key)?;
         if let Some(text) = slot {
-            text_field::check_length(key, text).map_err(|message| ApiError::bad_request("field_too_long", message))?;
+            text_field::check_length(key, text)
+                .map_err(|message| ApiError::bad_request("field_too_long", message))?;
         }
     }
     if let Some(raw) = optional_string(&body, "filename")? {
-        let filename = Filename::parse(&raw)
-            .map_err(|error| ApiError::bad_request("invalid_filename", format!("Invalid filename: {error}.")))?;
-        patch.filename = Some(Rename { extension: filename.extension(), filename: filename.into_string() });
+        let filename = Filename::parse(&raw).map_err(|error| {
+            ApiError::bad_request("invalid_filename", format!("Invalid filename: {error}."))
+        })?;
+        patch.filename = Some(Rename {
+            extension: filename.extension(),
+            filename: filename.into_string(),
+        });
     }
     patch.tags = optional_string_list(&body, "tags")?;
 
-    let record = match state.db.update_asset(caller.repository.id, &id, patch, now_millis()).await {
+    let record = match state
+        .db
+        .update_asset(caller.repository.id, &id, patch, now_millis())
+        .await
+    {
         Ok(record) => record,
         Err(DbError::NotFound) => return Err(ApiError::asset_not_found(&id)),
         Err(DbError::UnknownReference(tag_id)) => {
             return Err(ApiError::bad_request(
                 "unknown_tag",
-                format!("No tag with id {tag_id:?} exists; create it with POST /tags and send its id."),
+                format!(
+                    "No tag with id {tag_id:?} exists; create it with POST /tags and send its id."
+                ),
             ))
         }
         Err(error) => return Err(error.into()),
     };
 
-    Ok(Json(Asset::from_record(record, &caller.repository.name, &state.config.files_base_url)))
+    Ok(Json(Asset::from_record(
+        record,
+        &caller.repository.name,
+        &state.config.files_base_url,
+    )))
 }

@@ -79,12 +79,10 @@ pub async fn upload_asset(
     let outcome = read_form(&state, &caller, &mut parts, &mut form, &mut file).await;
     let file = match (outcome, file) {
         (Ok(()), Some(file)) => file,
-        (Ok(()), None) => {
-            return Err(ApiError::bad_request(
-                "no_file",
-                "The request has no file; send it as a multipart part named `file` with a filename.",
-            ))
-        }
+        (Ok(()), None) => return Err(ApiError::bad_request(
+            "no_file",
+            "The request has no file; send it as a multipart part named `file` with a filename.",
+        )),
         (Err(error), file) => {
             if let Some(file) = file {
                 file.discard(&state).await;
@@ -96,7 +94,11 @@ pub async fn upload_asset(
     let record = file.commit(&state, &caller, form).await?;
 
     metrics::counter!("medialib_uploaded_bytes_total").increment(record.size as u64);
-    Ok(Json(Asset::from_record(record, &caller.repository.name, &state.config.files_base_url)))
+    Ok(Json(Asset::from_record(
+        record,
+        &caller.repository.name,
+        &state.config.files_base_url,
+    )))
 }
 
 /// Text parts of an upload; an empty part counts as not sent.
@@ -138,10 +140,13 @@ async fn read_form(
                     "The `file` part has no filename; send one in its Content-Disposition header.",
                 ));
             };
-            let filename = Filename::parse(&raw_filename)
-                .map_err(|error| ApiError::bad_request("invalid_filename", format!("Invalid filename: {error}.")))?;
+            let filename = Filename::parse(&raw_filename).map_err(|error| {
+                ApiError::bad_request("invalid_filename", format!("Invalid filename: {error}."))
+            })?;
             let stored = file.insert(StoredFile::start(state, caller, filename).await?);
-            stored.receive(&mut part, state.config.max_upload_size).await?;
+            stored
+                .receive(&mut part, state.config.max_upload_size)
+                .await?;
             continue;
         }
 
@@ -169,8 +174,12 @@ async fn read_text_part(part: &mut multer::Field<'static>, name: &str) -> ApiRes
             return Err(too_long(name, "more than 500"));
         }
     }
-    let text = String::from_utf8(bytes)
-        .map_err(|_| ApiError::bad_request("invalid_field", format!("The `{name}` part is not valid UTF-8.")))?;
+    let text = String::from_utf8(bytes).map_err(|_| {
+        ApiError::bad_request(
+            "invalid_field",
+            format!("The `{name}` part is not valid UTF-8."),
+        )
+    })?;
     if text.chars().count() > text_field::MAX_TEXT_CHARS {
         return Err(too_long(name, &text.chars().count().to_string()));
     }
@@ -180,7 +189,10 @@ async fn read_text_part(part: &mut multer::Field<'static>, name: &str) -> ApiRes
 fn too_long(name: &str, count: &str) -> ApiError {
     ApiError::bad_request(
         "field_too_long",
-        format!("`{name}` has {count} characters; send at most {}.", text_field::MAX_TEXT_CHARS),
+        format!(
+            "`{name}` has {count} characters; send at most {}.",
+            text_field::MAX_TEXT_CHARS
+        ),
     )
 }
 
@@ -232,7 +244,10 @@ impl StoredFile {
         let id = new_asset_id();
         let key = asset_key(caller.repository.id, &id);
 
-        state.db.add_pending_object(&key, now_millis() + state.config.upload_grace_period_ms).await?;
+        state
+            .db
+            .add_pending_object(&key, now_millis() + state.config.upload_grace_period_ms)
+            .await?;
         let upload = match state.store.start_upload(&key).await {
             Ok(upload) => upload,
             Err(error) => {
@@ -278,13 +293,24 @@ impl StoredFile {
     }
 
     async fn write(&mut self, chunk: Bytes) -> ApiResult<()> {
-        let upload = self.upload.as_mut().expect("the upload is open until commit or discard");
+        let upload = self
+            .upload
+            .as_mut()
+            .expect("the upload is open until commit or discard");
         upload.write(chunk).await.map_err(ApiError::from)
     }
 
     /// Makes the bytes durable, probes them and inserts the asset row.
-    async fn commit(mut self, state: &AppState, caller: &Caller, form: FormFields) -> ApiResult<crate::db::AssetRecord> {
-        let upload = self.upload.take().expect("the upload is open until commit or discard");
+    async fn commit(
+        mut self,
+        state: &AppState,
+        caller: &Caller,
+        form: FormFields,
+    ) -> ApiResult<crate::db::AssetRecord> {
+        let upload = self
+            .upload
+            .take()
+            .expect("the upload is open until commit or discard");
         if let Err(error) = upload.finish().await {
             self.discard(state).await;
             return Err(error.into());
@@ -318,7 +344,10 @@ impl StoredFile {
                 Ok(record)
             }
             Err(DbError::NotFound) => {
-                let cause = anyhow::anyhow!("the pending row of {} was swept during the upload", self.key);
+                let cause = anyhow::anyhow!(
+                    "the pending row of {} was swept during the upload",
+                    self.key
+                );
                 self.discard(state).await;
                 Err(ApiError::unavailable(cause))
             }

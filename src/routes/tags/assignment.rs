@@ -72,8 +72,18 @@ pub async fn unassign_tag(
     set_tag(&state, caller.repository.id, &id, &asset_ids, false).await
 }
 
-async fn set_tag(state: &AppState, repository_id: i64, tag_id: &str, asset_ids: &[String], assign: bool) -> ApiResult<StatusCode> {
-    match state.db.set_tag_on_assets(repository_id, tag_id, asset_ids, assign, now_millis()).await {
+async fn set_tag(
+    state: &AppState,
+    repository_id: i64,
+    tag_id: &str,
+    asset_ids: &[String],
+    assign: bool,
+) -> ApiResult<StatusCode> {
+    match state
+        .db
+        .set_tag_on_assets(repository_id, tag_id, asset_ids, assign, now_millis())
+        .await
+    {
         Ok(()) => Ok(StatusCode::NO_CONTENT),
         Err(DbError::NotFound) => Err(ApiError::tag_not_found(tag_id)),
         Err(DbError::UnknownReference(asset_id)) => Err(ApiError::asset_not_found(&asset_id)),

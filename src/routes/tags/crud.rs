@@ -36,10 +36,15 @@ pub struct TagName {
     responses((status = 200, description = "Tags ordered by name", body = TagList)),
     security(("bearer" = [])),
 )]
-pub async fn list_tags(State(state): State<AppState>, ReadAccess(caller): ReadAccess) -> ApiResult<Json<TagList>> {
+pub async fn list_tags(
+    State(state): State<AppState>,
+    ReadAccess(caller): ReadAccess,
+) -> ApiResult<Json<TagList>> {
     let tags = state.db.list_tags(caller.repository.id).await?;
 
-    Ok(Json(TagList { items: tags.into_iter().map(TagWithCountBody::from).collect() }))
+    Ok(Json(TagList {
+        items: tags.into_iter().map(TagWithCountBody::from).collect(),
+    }))
 }
 
 /// Creates a tag.
@@ -61,7 +66,11 @@ pub async fn create_tag(
 ) -> ApiResult<(StatusCode, Json<Tag>)> {
     let name = parse_name(&body)?;
 
-    let tag = match state.db.create_tag(caller.repository.id, &name, now_millis()).await {
+    let tag = match state
+        .db
+        .create_tag(caller.repository.id, &name, now_millis())
+        .await
+    {
         Ok(tag) => tag,
         Err(DbError::Conflict) => return Err(duplicate(&name)),
         Err(error) => return Err(error.into()),
@@ -92,7 +101,11 @@ pub async fn rename_tag(
 ) -> ApiResult<Json<Tag>> {
     let name = parse_name(&body)?;
 
-    let tag = match state.db.rename_tag(caller.repository.id, &id, &name, now_millis()).await {
+    let tag = match state
+        .db
+        .rename_tag(caller.repository.id, &id, &name, now_millis())
+        .await
+    {
         Ok(tag) => tag,
         Err(DbError::NotFound) => return Err(ApiError::tag_not_found(&id)),
         Err(DbError::Conflict) => return Err(duplicate(&name)),
@@ -128,7 +141,9 @@ pub async fn delete_tag(
 
 fn parse_name(body: &serde_json::Map<String, serde_json::Value>) -> ApiResult<String> {
     let name = required_string(body, "name")?;
-    tag_name::check(&name).map_err(|message| ApiError::bad_request("invalid_tag_name", format!("Invalid tag name: {message}.")))?;
+    tag_name::check(&name).map_err(|message| {
+        ApiError::bad_request("invalid_tag_name", format!("Invalid tag name: {message}."))
+    })?;
     Ok(name)
 }
 
