@@ -86,9 +86,9 @@ impl<'a> Iterator for Elements<'a> {
     }
 }
 
-fn child(data: &[u8], wanted: u32) -> Option<&[u8]> {
+fn child(data: &[u8], target: u32) -> Option<&[u8]> {
     Elements::new(data)
-        .find(|(id, _)| *id == wanted)
+        .find(|(id, _)| *id == target)
         .map(|(_, body)| body)
 }
 

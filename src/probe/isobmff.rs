@@ -64,13 +64,13 @@ impl<'a> Iterator for Boxes<'a> {
 }
 
 /// Returns the first box of the given type in `data`.
-pub(super) fn find<'a>(data: &'a [u8], wanted: &[u8; 4]) -> Option<IsoBox<'a>> {
-    Boxes::new(data).find(|found| found.box_type == *wanted)
+pub(super) fn find<'a>(data: &'a [u8], target: &[u8; 4]) -> Option<IsoBox<'a>> {
+    Boxes::new(data).find(|found| found.box_type == *target)
 }
 
 /// Returns the body of the first box of the given type in `data`.
-pub(super) fn find_box<'a>(data: &'a [u8], wanted: &[u8; 4]) -> Option<&'a [u8]> {
-    find(data, wanted).map(|found| found.body)
+pub(super) fn find_box<'a>(data: &'a [u8], target: &[u8; 4]) -> Option<&'a [u8]> {
+    find(data, target).map(|found| found.body)
 }
 
 const AVIF_BRANDS: &[&[u8; 4]] = &[b"avif", b"avis"];

@@ -65,8 +65,8 @@ fn stored_size(format: ImageFormat, head: &[u8]) -> Option<(u32, u32)> {
                 return None;
             }
             // imagesize takes any `ftyp` file for HEIF, so the image type is set here from the brand check done
-            // during sniffing. It reports the largest `ispe` of the file, rotated by `irot`, and does not apply a
-            // clean-aperture crop (`clap`), which few files carry.
+            // during sniffing. It reports the largest `ispe` of the file, rotated by `irot`, and ignores any
+            // clean-aperture crop (`clap`).
             let heif = imagesize::ImageType::Heif(imagesize::Compression::Unknown);
             let size = heif.reader_size(&mut Cursor::new(head)).ok()?;
             nonzero(size.width, size.height)

@@ -223,7 +223,7 @@ fn audio_type(content_type: &'static str) -> &'static str {
 }
 
 fn video(content_type: &'static str, extension: &str) -> Detection {
-    // ASF contains Windows Media audio as well as video, and only a full parse of its header tells them apart.
+    // ASF contains Windows Media audio as well as video, and only a full parse of its header distinguishes them.
     if content_type == "video/x-ms-wmv" && extension == "wma" {
         return Detection::new(Kind::Audio, "audio/x-ms-wma");
     }

@@ -103,10 +103,40 @@ impl BlobStore {
 
     /// Deletes an object; deleting a missing object succeeds.
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
-        match self.store.delete(&ObjectPath::from(key)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(error) => Err(error.into()),
+        let location = ObjectPath::from(key);
+        match self.store.delete(&location).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
+            Err(error) => return Err(error.into()),
         }
+        self.delete_local_staging(&location).await
+    }
+
+    /// Deletes the staging files (`{name}#{n}`) that a local multipart upload leaves when the process is killed
+    /// before the upload completes or aborts.
+    async fn delete_local_staging(&self, location: &ObjectPath) -> Result<(), StorageError> {
+        let Some(local) = &self.local else {
+            return Ok(());
+        };
+        let path = local.path_to_filesystem(location)?;
+        let (Some(directory), Some(name)) = (path.parent(), path.file_name()) else {
+            return Ok(());
+        };
+        let prefix = format!("{}#", name.to_string_lossy());
+        let mut entries = match tokio::fs::read_dir(directory).await {
+            Ok(entries) => entries,
+            Err(error) if error.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+            Err(error) => return Err(error.into()),
+        };
+        while let Some(entry) = entries.next_entry().await? {
+            if entry.file_name().to_string_lossy().starts_with(&prefix) {
+                match tokio::fs::remove_file(entry.path()).await {
+                    Ok(()) => {}
+                    Err(error) if error.kind() == std::io::ErrorKind::NotFound => {}
+                    Err(error) => return Err(error.into()),
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Flushes a finished local file and its directory to disk.

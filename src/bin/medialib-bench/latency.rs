@@ -1,0 +1,230 @@
+//! `latency`: p50 and p99 of `GET /assets` requests sent one after another over one keep-alive connection.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use serde_json::{json, Value};
+
+use crate::http::Connection;
+use crate::names::WORDS;
+
+/// Options of `latency`.
+#[derive(Debug, clap::Args)]
+pub struct LatencyArgs {
+    /// Address of the running server, such as 127.0.0.1:3000. Only loopback addresses are accepted.
+    #[arg(long)]
+    address: SocketAddr,
+    /// Write token of the repository.
+    #[arg(long, env = "MEDIALIB_BENCH_TOKEN")]
+    token: String,
+    #[arg(long, default_value = "demo")]
+    repository: String,
+    /// Measured requests per scenario; keywords of 1 or 2 characters get a fifth of them (at least 20).
+    #[arg(long, default_value_t = 1000)]
+    requests: usize,
+    /// Unmeasured requests sent before each scenario.
+    #[arg(long, default_value_t = 20)]
+    warmup: usize,
+    /// Items walked by cursor before the deep page is measured.
+    #[arg(long, default_value_t = 100_000)]
+    deep_items: usize,
+    /// Page size (`limit`) of every request.
+    #[arg(long, default_value_t = 100)]
+    limit: u32,
+    /// Seed of the random choice of keywords and tags.
+    #[arg(long, default_value_t = 7)]
+    seed: u64,
+    /// Writes the results as JSON to this file as well.
+    #[arg(long)]
+    json: Option<std::path::PathBuf>,
+}
+
+/// Keywords of 1 or 2 characters, which the trigram index cannot serve.
+const SHORT_KEYWORDS: &[&str] = &["a", "e", "o", "s", "x", "7", "ca", "re", "on", "ng", "jp", "20"];
+
+/// Latencies of one scenario, with the `total` of each response.
+struct Scenario {
+    name: String,
+    durations: Vec<Duration>,
+    totals: Vec<i64>,
+}
+
+pub fn run(args: LatencyArgs) -> anyhow::Result<()> {
+    if !args.address.ip().is_loopback() {
+        bail!("{} is not a loopback address; this benchmark only sends traffic to this machine", args.address);
+    }
+    let authorization = format!("Bearer {}", args.token);
+    let mut connection =
+        Connection::open(args.address, &[("repository", &args.repository), ("authorization", &authorization)])?;
+    let mut rng = StdRng::seed_from_u64(args.seed);
+    let limit = args.limit;
+    let short_requests = (args.requests / 5).max(20);
+
+    let tags = tag_ids(&mut connection)?;
+    let long_words: Vec<&str> = WORDS.iter().copied().filter(|word| word.len() >= 3).collect();
+    let frequent_words: Vec<&str> = long_words.iter().copied().take(10).collect();
+
+    let mut scenarios = Vec::new();
+    let plain = format!("/assets?limit={limit}");
+    scenarios.push(measure(&mut connection, "plain", args.requests, args.warmup, |_| plain.clone())?);
+    scenarios.push(measure(&mut connection, "keyword, any word of 3+ characters", args.requests, args.warmup, |_| {
+        format!("/assets?limit={limit}&keyword={}", long_words.choose(&mut rng).expect("the list is not empty"))
+    })?);
+    let mut rng = StdRng::seed_from_u64(args.seed + 1);
+    scenarios.push(measure(&mut connection, "keyword, 10 most frequent words", args.requests, args.warmup, |_| {
+        format!("/assets?limit={limit}&keyword={}", frequent_words.choose(&mut rng).expect("the list is not empty"))
+    })?);
+    let mut rng = StdRng::seed_from_u64(args.seed + 2);
+    scenarios.push(measure(&mut connection, "keyword of 1-2 characters", short_requests, 2, |_| {
+        format!("/assets?limit={limit}&keyword={}", SHORT_KEYWORDS.choose(&mut rng).expect("the list is not empty"))
+    })?);
+    if tags.is_empty() {
+        eprintln!("the repository has no tags; skipping the tag scenarios");
+    } else {
+        let mut rng = StdRng::seed_from_u64(args.seed + 3);
+        scenarios.push(measure(&mut connection, "tags, one tag", args.requests, args.warmup, |_| {
+            format!("/assets?limit={limit}&tags={}", tags.choose(&mut rng).expect("the list is not empty"))
+        })?);
+        let mut rng = StdRng::seed_from_u64(args.seed + 4);
+        scenarios.push(measure(&mut connection, "tags, two tags", args.requests, args.warmup, |_| {
+            let pair: Vec<&String> = tags.choose_multiple(&mut rng, 2).collect();
+            format!("/assets?limit={limit}&tags={}", pair.iter().map(|tag| tag.as_str()).collect::<Vec<_>>().join("&tags="))
+        })?);
+    }
+
+    let (walk, deep_cursor) = walk_cursor(&mut connection, limit, args.deep_items)?;
+    scenarios.push(walk);
+    let first = format!("/assets?limit={limit}");
+    let deep = format!("/assets?limit={limit}&cursor={deep_cursor}");
+    scenarios.push(measure(&mut connection, "first page (for the deep page)", args.requests, args.warmup, |_| first.clone())?);
+    scenarios.push(measure(
+        &mut connection,
+        &format!("page after {} items, from its cursor", args.deep_items),
+        args.requests,
+        args.warmup,
+        |_| deep.clone(),
+    )?);
+
+    print_table(&scenarios);
+    if let Some(path) = &args.json {
+        let results: Vec<Value> = scenarios.iter().map(summary).collect();
+        std::fs::write(path, serde_json::to_string_pretty(&results)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+/// Returns the ids of the repository's tags.
+fn tag_ids(connection: &mut Connection) -> anyhow::Result<Vec<String>> {
+    let response = connection.get("/tags")?;
+    if response.status != 200 {
+        bail!("GET /tags returned {}: {}", response.status, String::from_utf8_lossy(&response.body));
+    }
+    let list: Value = serde_json::from_slice(&response.body)?;
+    let items = list["items"].as_array().context("GET /tags returned no items array")?;
+    Ok(items.iter().filter_map(|tag| tag["id"].as_str().map(str::to_owned)).collect())
+}
+
+/// Sends `warmup` unmeasured then `count` measured requests, the path of request `i` being `path(i)`.
+fn measure(
+    connection: &mut Connection,
+    name: &str,
+    count: usize,
+    warmup: usize,
+    mut path: impl FnMut(usize) -> String,
+) -> anyhow::Result<Scenario> {
+    for index in 0..warmup {
+        timed_fetch(connection, &path(index))?;
+    }
+    let mut scenario = Scenario { name: name.to_owned(), durations: Vec::with_capacity(count), totals: Vec::new() };
+    for index in 0..count {
+        let (duration, page) = timed_fetch(connection, &path(index))?;
+        scenario.durations.push(duration);
+        scenario.totals.push(page["total"].as_i64().unwrap_or(-1));
+    }
+    eprintln!("measured {name}");
+    Ok(scenario)
+}
+
+/// Walks pages by cursor until `items` items were seen; returns the latency of every page and the cursor there.
+fn walk_cursor(connection: &mut Connection, limit: u32, items: usize) -> anyhow::Result<(Scenario, String)> {
+    let mut scenario = Scenario {
+        name: format!("every page of a cursor walk over {items} items"),
+        durations: Vec::new(),
+        totals: Vec::new(),
+    };
+    let mut seen = 0;
+    let mut path = format!("/assets?limit={limit}");
+    loop {
+        let (duration, page) = timed_fetch(connection, &path)?;
+        scenario.durations.push(duration);
+        scenario.totals.push(page["total"].as_i64().unwrap_or(-1));
+        seen += page["items"].as_array().map_or(0, Vec::len);
+        let cursor = page["cursor"].as_str().context("the walk reached the last page before the deep page")?;
+        if seen >= items {
+            eprintln!("walked {seen} items by cursor");
+            return Ok((scenario, cursor.to_owned()));
+        }
+        path = format!("/assets?limit={limit}&cursor={cursor}");
+    }
+}
+
+/// Sends `GET path` and returns the time until the whole body was read, then the parsed body.
+fn timed_fetch(connection: &mut Connection, path: &str) -> anyhow::Result<(Duration, Value)> {
+    let started = Instant::now();
+    let response = connection.get(path)?;
+    let duration = started.elapsed();
+    if response.status != 200 {
+        bail!("GET {path} returned {}: {}", response.status, String::from_utf8_lossy(&response.body));
+    }
+    Ok((duration, serde_json::from_slice(&response.body)?))
+}
+
+/// Returns the nearest-rank percentile `p` (0 to 100) of sorted values.
+fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
+    let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
+    sorted[rank.clamp(1, sorted.len()) - 1]
+}
+
+fn summary(scenario: &Scenario) -> Value {
+    let mut durations = scenario.durations.clone();
+    durations.sort();
+    let mut totals = scenario.totals.clone();
+    totals.sort();
+    let ms = |duration: Duration| (duration.as_secs_f64() * 1e5).round() / 100.0;
+    json!({
+        "scenario": scenario.name,
+        "requests": durations.len(),
+        "p50_ms": ms(percentile(&durations, 50.0)),
+        "p90_ms": ms(percentile(&durations, 90.0)),
+        "p99_ms": ms(percentile(&durations, 99.0)),
+        "max_ms": ms(*durations.last().expect("every scenario has requests")),
+        "total_min": totals.first(),
+        "total_median": percentile(&totals, 50.0),
+        "total_max": totals.last(),
+    })
+}
+
+fn print_table(scenarios: &[Scenario]) {
+    println!("| Scenario | Requests | p50 ms | p90 ms | p99 ms | max ms | `total` min / median / max |");
+    println!("|---|---:|---:|---:|---:|---:|---|");
+    for scenario in scenarios {
+        let row = summary(scenario);
+        println!(
+            "| {} | {} | {} | {} | {} | {} | {} / {} / {} |",
+            row["scenario"].as_str().unwrap_or_default(),
+            row["requests"],
+            row["p50_ms"],
+            row["p90_ms"],
+            row["p99_ms"],
+            row["max_ms"],
+            row["total_min"],
+            row["total_median"],
+            row["total_max"]
+        );
+    }
+}

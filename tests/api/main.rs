@@ -1,0 +1,20 @@
+//! Black-box tests of `medialib serve`: every test starts the real binary on its own data directory and port,
+//! then talks to it over HTTP and through the command line, as a client of the Asset API would.
+
+mod fixtures;
+mod helpers;
+
+mod auth;
+mod auth_api;
+mod cli;
+mod delete;
+mod files;
+mod image_params;
+mod listing;
+mod operations;
+mod rate_limit;
+mod search;
+mod tags;
+mod update;
+mod upload;
+mod uploaders;
