@@ -18,7 +18,7 @@ pub struct ErrorBody {
     /// Stable machine-readable code, snake_case.
     #[schema(example = "asset_not_found")]
     pub error: String,
-    /// What went wrong and how to fix it.
+    /// Sentence that describes the failure and how to fix it.
     pub message: String,
 }
 
@@ -87,7 +87,7 @@ impl ApiError {
         error
     }
 
-    /// Wraps an unexpected failure: the client sees an opaque 500, the log sees the cause.
+    /// Wraps an unexpected failure: the client gets an opaque 500 and the request log records the cause.
     pub fn internal(cause: impl Into<anyhow::Error>) -> Self {
         let mut error = Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,

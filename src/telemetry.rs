@@ -27,8 +27,9 @@ pub fn init(format: LogFormat, default_filter: &str) {
     let _ = result;
 }
 
-/// Logs one line per request (method, matched route, status, duration, request id; never the query string, a
-/// header value or a body) and records request metrics. Internal errors are logged here with their cause.
+/// Logs one line per request with the method, matched route, status, duration and request id, and records request
+/// metrics. The line never contains the query string, a header value or a body. Internal errors are logged here with
+/// their cause.
 pub async fn log_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = request.method().clone();

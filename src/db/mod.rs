@@ -221,7 +221,7 @@ pub mod score {
 /// Metadata storage shared by every server instance on the same database.
 #[async_trait]
 pub trait Database: Send + Sync + 'static {
-    /// Checks that the database answers.
+    /// Checks that the database responds.
     async fn ping(&self) -> DbResult<()>;
 
     /// Returns the total size of all assets' bytes.
@@ -233,8 +233,8 @@ pub trait Database: Send + Sync + 'static {
 
     async fn create_repository(&self, name: &str, now: i64) -> DbResult<RepositoryRecord>;
     async fn list_repositories(&self) -> DbResult<Vec<RepositorySummary>>;
-    /// Deletes a repository with its assets, tags and tokens; returns the storage keys that are now unreferenced
-    /// (they are also recorded as pending objects, so the sweeper deletes them if the caller does not).
+    /// Deletes a repository with its assets, tags and tokens, and returns the storage keys that are now
+    /// unreferenced. The keys are also recorded as pending objects, so the sweeper deletes them if the caller does not.
     async fn delete_repository(&self, name: &str, now: i64) -> DbResult<Vec<String>>;
     async fn find_repository(&self, name: &str) -> DbResult<Option<RepositoryRecord>>;
 
@@ -292,8 +292,8 @@ pub trait Database: Send + Sync + 'static {
         now: i64,
     ) -> DbResult<TagRecord>;
     async fn delete_tag(&self, repository_id: i64, id: &str) -> DbResult<()>;
-    /// Adds (`assign` true) or removes a tag on assets; `NotFound` for an unknown tag, `UnknownReference` when any
-    /// asset id is unknown, in which case nothing changes.
+    /// Adds (`assign` true) or removes a tag on assets. Fails with `NotFound` for an unknown tag and with
+    /// `UnknownReference` when any asset id is unknown; nothing changes then.
     async fn set_tag_on_assets(
         &self,
         repository_id: i64,

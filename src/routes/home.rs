@@ -1,4 +1,4 @@
-//! `GET /`: a short page that tells a visitor what runs here and where the API is described.
+//! `GET /`: a short page that names the server and links to the API description.
 
 use axum::response::Html;
 
@@ -18,6 +18,12 @@ const HOME_PAGE: &str = r#"<!doctype html>
 "#;
 
 /// Serves the home page.
+#[utoipa::path(
+    get,
+    path = "/",
+    tag = "operations",
+    responses((status = 200, description = "The home page", body = String, content_type = "text/html")),
+)]
 pub async fn home() -> Html<&'static str> {
     Html(HOME_PAGE)
 }

@@ -1,5 +1,5 @@
-//! JSON request bodies, read as a `serde_json::Value` so that an absent key, `null` and a wrong type can be told
-//! apart and each answered with a precise 400.
+//! JSON request bodies, read as a `serde_json::Value` so that an absent key, `null` and a wrong type are
+//! distinguished and each gets a precise 400.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};

@@ -5,7 +5,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Components, OpenApi as OpenApiDocument};
 use utoipa::{Modify, OpenApi};
 
-use super::{assets, files, operations, session, tags, uploaders};
+use super::{assets, files, home, operations, session, tags, uploaders};
 use crate::error::ErrorBody;
 
 #[derive(OpenApi)]
@@ -34,6 +34,8 @@ use crate::error::ErrorBody;
         files::serve_file,
         operations::health,
         operations::metrics,
+        home::home,
+        openapi_json,
     ),
     components(schemas(ErrorBody)),
     modifiers(&ApiRules),
@@ -119,6 +121,12 @@ pub fn document() -> OpenApiDocument {
 }
 
 /// Serves the OpenAPI document.
+#[utoipa::path(
+    get,
+    path = "/openapi.json",
+    tag = "operations",
+    responses((status = 200, description = "This OpenAPI document", content_type = "application/json")),
+)]
 pub async fn openapi_json() -> Json<OpenApiDocument> {
     Json(document())
 }

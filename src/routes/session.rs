@@ -72,7 +72,7 @@ pub async fn login(
     create_session(&state, user.id).await
 }
 
-/// Answers 200 when a session token is valid, 401 when not.
+/// Returns 200 when a session token is valid, 401 when not.
 #[utoipa::path(
     get,
     path = "/validate",

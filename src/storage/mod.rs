@@ -27,7 +27,7 @@ pub enum StorageError {
     Io(#[from] std::io::Error),
 }
 
-/// Where file bytes live.
+/// Object store of the assets' bytes.
 #[derive(Clone)]
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,

@@ -8,7 +8,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::routes::json::{required_id_list, JsonObject};
 use crate::state::AppState;
 
-/// Most ids in one bulk delete.
+/// Maximum number of ids in one bulk delete.
 pub const MAX_BULK_IDS: usize = 100;
 
 /// Ids to delete at once.

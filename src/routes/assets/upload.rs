@@ -30,7 +30,7 @@ const MAX_TEXT_PART_BYTES: usize = text_field::MAX_TEXT_CHARS * 4;
 /// Largest ignored part (an unknown field) that is read and discarded.
 const MAX_IGNORED_PART_BYTES: usize = 64 * 1024;
 
-/// Most bytes of an oversized file read and discarded before the 413 is sent.
+/// Maximum number of bytes of an oversized file read and discarded before the 413 is sent.
 const MAX_DRAIN_BYTES: usize = 16 * 1024 * 1024;
 const MAX_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(3);
 const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_millis(500);
@@ -212,7 +212,7 @@ async fn skip_part(part: &mut multer::Field<'static>, name: &str) -> ApiResult<(
 
 /// Reads and discards what is left of an oversized file, so that a client still sending its body reads the 413
 /// instead of a reset connection. Draining stops after [`MAX_DRAIN_BYTES`], after [`MAX_DRAIN_TIME`], or as soon as
-/// the client pauses for [`DRAIN_IDLE`], so a client that stalls gets its answer at once.
+/// the client pauses for [`DRAIN_IDLE`], so a client that stalls gets its response at once.
 async fn drain(part: &mut multer::Field<'static>) {
     let deadline = tokio::time::Instant::now() + MAX_DRAIN_TIME;
     let mut drained = 0;
@@ -227,8 +227,8 @@ async fn drain(part: &mut multer::Field<'static>) {
 /// A file being stored under a new asset id.
 struct StoredFile {
     state: AppState,
-    /// Set once the asset row is inserted or the bytes are removed; until then, dropping the value (the client went
-    /// away) removes the bytes in the background.
+    /// Whether the asset row is inserted or the bytes are removed. Dropping an unsettled value (the client went away)
+    /// removes the bytes in the background.
     settled: bool,
     id: String,
     key: String,

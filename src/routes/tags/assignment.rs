@@ -10,7 +10,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::routes::json::{required_id_list, JsonObject};
 use crate::state::AppState;
 
-/// Most asset ids in one assignment.
+/// Maximum number of asset ids in one assignment.
 pub const MAX_ASSIGN_IDS: usize = 1000;
 
 /// Assets to tag or untag.
