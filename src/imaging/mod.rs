@@ -1,0 +1,4 @@
+//! Image transforms on file URLs, with imgix's parameters.
+
+pub mod geometry;
+pub mod params;
