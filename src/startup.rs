@@ -108,7 +108,9 @@ pub async fn serve(settings: ServeSettings, storage: StorageSettings) -> anyhow:
 
 /// Builds the whole application: routes, middleware and path normalisation.
 pub fn app(state: AppState, cors_origins: &str) -> anyhow::Result<NormalizedRouter> {
+    let budget = crate::drain::DrainBudget(state.config.max_upload_size.saturating_add(1024 * 1024));
     let router = crate::routes::router(state)
+        .layer(middleware::from_fn_with_state(budget, crate::drain::drain_unread_body))
         .layer(middleware::from_fn(telemetry::log_request))
         .layer(cors_layer(cors_origins)?)
         .layer(PropagateRequestIdLayer::new(HeaderName::from_static(

@@ -45,7 +45,7 @@ const NOT_ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
         ("file" = String, Path, description = "`{id}_{filename as uploaded}`"),
     ),
     responses(
-        (status = 200, description = "The stored bytes", content_type = "application/octet-stream"),
+        (status = 200, description = "The stored bytes, with the media type found when they were uploaded", content_type = "*/*"),
         (status = 206, description = "A byte range of the stored bytes"),
         (status = 304, description = "Not modified"),
         (status = 404, description = "Unknown file", body = crate::error::ErrorBody),

@@ -37,7 +37,7 @@ use crate::error::ErrorBody;
         home::home,
         openapi_json,
     ),
-    components(schemas(ErrorBody)),
+    components(schemas(ErrorBody, assets::list::AssetTypeFilter)),
     modifiers(&ApiRules),
 )]
 struct ApiDoc;

@@ -32,7 +32,11 @@ impl Connection {
             header_text.push_str(&format!("{name}: {value}\r\n"));
         }
         let stream = connect(address)?;
-        Ok(Self { address, headers: header_text, reader: BufReader::with_capacity(64 * 1024, stream) })
+        Ok(Self {
+            address,
+            headers: header_text,
+            reader: BufReader::with_capacity(64 * 1024, stream),
+        })
     }
 
     /// Sends `GET path_and_query` and reads the whole response; reconnects once if the server closed the connection.
@@ -75,7 +79,9 @@ impl Connection {
             let value = value.trim();
             if name.eq_ignore_ascii_case("content-length") {
                 content_length = Some(value.parse::<usize>().context("invalid content-length")?);
-            } else if name.eq_ignore_ascii_case("transfer-encoding") && value.eq_ignore_ascii_case("chunked") {
+            } else if name.eq_ignore_ascii_case("transfer-encoding")
+                && value.eq_ignore_ascii_case("chunked")
+            {
                 chunked = true;
             }
         }
@@ -97,7 +103,8 @@ impl Connection {
             line.clear();
             self.reader.read_line(&mut line)?;
             let size_text = line.trim_end().split(';').next().unwrap_or("");
-            let size = usize::from_str_radix(size_text, 16).with_context(|| format!("invalid chunk size {line:?}"))?;
+            let size = usize::from_str_radix(size_text, 16)
+                .with_context(|| format!("invalid chunk size {line:?}"))?;
             if size == 0 {
                 // Trailer lines end at an empty line.
                 loop {

@@ -27,8 +27,15 @@ pub struct LatencyArgs {
     #[arg(long, default_value_t = 1000)]
     requests: usize,
     /// Unmeasured requests sent before each scenario.
-    #[arg(long, default_value_t = 20)]
+    #[arg(long, default_value_t = 5)]
     warmup: usize,
+    /// Seconds after which a scenario stops early, once it has measured at least `--min-requests` requests, so that
+    /// a slow scenario does not run for hours.
+    #[arg(long, default_value_t = 120)]
+    scenario_seconds: u64,
+    /// Requests a scenario measures before it may stop early.
+    #[arg(long, default_value_t = 30)]
+    min_requests: usize,
     /// Items walked by cursor before the deep page is measured.
     #[arg(long, default_value_t = 100_000)]
     deep_items: usize,
@@ -44,7 +51,16 @@ pub struct LatencyArgs {
 }
 
 /// Keywords of 1 or 2 characters, which the trigram index cannot serve.
-const SHORT_KEYWORDS: &[&str] = &["a", "e", "o", "s", "x", "7", "ca", "re", "on", "ng", "jp", "20"];
+const SHORT_KEYWORDS: &[&str] = &[
+    "a", "e", "o", "s", "x", "7", "ca", "re", "on", "ng", "jp", "20",
+];
+
+/// When a scenario may stop before its requested count.
+#[derive(Clone, Copy)]
+struct Budget {
+    seconds: Duration,
+    min_requests: usize,
+}
 
 /// Latencies of one scenario, with the `total` of each response.
 struct Scenario {
@@ -55,54 +71,142 @@ struct Scenario {
 
 pub fn run(args: LatencyArgs) -> anyhow::Result<()> {
     if !args.address.ip().is_loopback() {
-        bail!("{} is not a loopback address; this benchmark only sends traffic to this machine", args.address);
+        bail!(
+            "{} is not a loopback address; this benchmark only sends traffic to this machine",
+            args.address
+        );
     }
     let authorization = format!("Bearer {}", args.token);
-    let mut connection =
-        Connection::open(args.address, &[("repository", &args.repository), ("authorization", &authorization)])?;
+    let mut connection = Connection::open(
+        args.address,
+        &[
+            ("repository", &args.repository),
+            ("authorization", &authorization),
+        ],
+    )?;
     let mut rng = StdRng::seed_from_u64(args.seed);
     let limit = args.limit;
     let short_requests = (args.requests / 5).max(20);
+    let budget = Budget {
+        seconds: Duration::from_secs(args.scenario_seconds),
+        min_requests: args.min_requests,
+    };
 
     let tags = tag_ids(&mut connection)?;
-    let long_words: Vec<&str> = WORDS.iter().copied().filter(|word| word.len() >= 3).collect();
+    let long_words: Vec<&str> = WORDS
+        .iter()
+        .copied()
+        .filter(|word| word.len() >= 3)
+        .collect();
     let frequent_words: Vec<&str> = long_words.iter().copied().take(10).collect();
 
     let mut scenarios = Vec::new();
     let plain = format!("/assets?limit={limit}");
-    scenarios.push(measure(&mut connection, "plain", args.requests, args.warmup, |_| plain.clone())?);
-    scenarios.push(measure(&mut connection, "keyword, any word of 3+ characters", args.requests, args.warmup, |_| {
-        format!("/assets?limit={limit}&keyword={}", long_words.choose(&mut rng).expect("the list is not empty"))
-    })?);
+    scenarios.push(measure(
+        &mut connection,
+        budget,
+        "plain",
+        args.requests,
+        args.warmup,
+        |_| plain.clone(),
+    )?);
+    scenarios.push(measure(
+        &mut connection,
+        budget,
+        "keyword, any word of 3+ characters",
+        args.requests,
+        args.warmup,
+        |_| {
+            format!(
+                "/assets?limit={limit}&keyword={}",
+                long_words.choose(&mut rng).expect("the list is not empty")
+            )
+        },
+    )?);
     let mut rng = StdRng::seed_from_u64(args.seed + 1);
-    scenarios.push(measure(&mut connection, "keyword, 10 most frequent words", args.requests, args.warmup, |_| {
-        format!("/assets?limit={limit}&keyword={}", frequent_words.choose(&mut rng).expect("the list is not empty"))
-    })?);
+    scenarios.push(measure(
+        &mut connection,
+        budget,
+        "keyword, 10 most frequent words",
+        args.requests,
+        args.warmup,
+        |_| {
+            format!(
+                "/assets?limit={limit}&keyword={}",
+                frequent_words
+                    .choose(&mut rng)
+                    .expect("the list is not empty")
+            )
+        },
+    )?);
     let mut rng = StdRng::seed_from_u64(args.seed + 2);
-    scenarios.push(measure(&mut connection, "keyword of 1-2 characters", short_requests, 2, |_| {
-        format!("/assets?limit={limit}&keyword={}", SHORT_KEYWORDS.choose(&mut rng).expect("the list is not empty"))
-    })?);
+    scenarios.push(measure(
+        &mut connection,
+        budget,
+        "keyword of 1-2 characters",
+        short_requests,
+        2,
+        |_| {
+            format!(
+                "/assets?limit={limit}&keyword={}",
+                SHORT_KEYWORDS
+                    .choose(&mut rng)
+                    .expect("the list is not empty")
+            )
+        },
+    )?);
     if tags.is_empty() {
         eprintln!("the repository has no tags; skipping the tag scenarios");
     } else {
         let mut rng = StdRng::seed_from_u64(args.seed + 3);
-        scenarios.push(measure(&mut connection, "tags, one tag", args.requests, args.warmup, |_| {
-            format!("/assets?limit={limit}&tags={}", tags.choose(&mut rng).expect("the list is not empty"))
-        })?);
+        scenarios.push(measure(
+            &mut connection,
+            budget,
+            "tags, one tag",
+            args.requests,
+            args.warmup,
+            |_| {
+                format!(
+                    "/assets?limit={limit}&tags={}",
+                    tags.choose(&mut rng).expect("the list is not empty")
+                )
+            },
+        )?);
         let mut rng = StdRng::seed_from_u64(args.seed + 4);
-        scenarios.push(measure(&mut connection, "tags, two tags", args.requests, args.warmup, |_| {
-            let pair: Vec<&String> = tags.choose_multiple(&mut rng, 2).collect();
-            format!("/assets?limit={limit}&tags={}", pair.iter().map(|tag| tag.as_str()).collect::<Vec<_>>().join("&tags="))
-        })?);
+        scenarios.push(measure(
+            &mut connection,
+            budget,
+            "tags, two tags",
+            args.requests,
+            args.warmup,
+            |_| {
+                let pair: Vec<&String> = tags.choose_multiple(&mut rng, 2).collect();
+                format!(
+                    "/assets?limit={limit}&tags={}",
+                    pair.iter()
+                        .map(|tag| tag.as_str())
+                        .collect::<Vec<_>>()
+                        .join("&tags=")
+                )
+            },
+        )?);
     }
 
     let (walk, deep_cursor) = walk_cursor(&mut connection, limit, args.deep_items)?;
     scenarios.push(walk);
     let first = format!("/assets?limit={limit}");
     let deep = format!("/assets?limit={limit}&cursor={deep_cursor}");
-    scenarios.push(measure(&mut connection, "first page (for the deep page)", args.requests, args.warmup, |_| first.clone())?);
     scenarios.push(measure(
         &mut connection,
+        budget,
+        "first page (for the deep page)",
+        args.requests,
+        args.warmup,
+        |_| first.clone(),
+    )?);
+    scenarios.push(measure(
+        &mut connection,
+        budget,
         &format!("page after {} items, from its cursor", args.deep_items),
         args.requests,
         args.warmup,
@@ -122,16 +226,26 @@ pub fn run(args: LatencyArgs) -> anyhow::Result<()> {
 fn tag_ids(connection: &mut Connection) -> anyhow::Result<Vec<String>> {
     let response = connection.get("/tags")?;
     if response.status != 200 {
-        bail!("GET /tags returned {}: {}", response.status, String::from_utf8_lossy(&response.body));
+        bail!(
+            "GET /tags returned {}: {}",
+            response.status,
+            String::from_utf8_lossy(&response.body)
+        );
     }
     let list: Value = serde_json::from_slice(&response.body)?;
-    let items = list["items"].as_array().context("GET /tags returned no items array")?;
-    Ok(items.iter().filter_map(|tag| tag["id"].as_str().map(str::to_owned)).collect())
+    let items = list["items"]
+        .as_array()
+        .context("GET /tags returned no items array")?;
+    Ok(items
+        .iter()
+        .filter_map(|tag| tag["id"].as_str().map(str::to_owned))
+        .collect())
 }
 
-/// Sends `warmup` unmeasured then `count` measured requests, the path of request `i` being `path(i)`.
+/// Sends `warmup` unmeasured then up to `count` measured requests, the path of request `i` being `path(i)`.
 fn measure(
     connection: &mut Connection,
+    budget: Budget,
     name: &str,
     count: usize,
     warmup: usize,
@@ -140,8 +254,20 @@ fn measure(
     for index in 0..warmup {
         timed_fetch(connection, &path(index))?;
     }
-    let mut scenario = Scenario { name: name.to_owned(), durations: Vec::with_capacity(count), totals: Vec::new() };
+    let mut scenario = Scenario {
+        name: name.to_owned(),
+        durations: Vec::with_capacity(count),
+        totals: Vec::new(),
+    };
+    let started = Instant::now();
     for index in 0..count {
+        if index >= budget.min_requests && started.elapsed() > budget.seconds {
+            eprintln!(
+                "{name}: stopped after {index} requests and {} s",
+                budget.seconds.as_secs()
+            );
+            break;
+        }
         let (duration, page) = timed_fetch(connection, &path(index))?;
         scenario.durations.push(duration);
         scenario.totals.push(page["total"].as_i64().unwrap_or(-1));
@@ -151,7 +277,11 @@ fn measure(
 }
 
 /// Walks pages by cursor until `items` items were seen; returns the latency of every page and the cursor there.
-fn walk_cursor(connection: &mut Connection, limit: u32, items: usize) -> anyhow::Result<(Scenario, String)> {
+fn walk_cursor(
+    connection: &mut Connection,
+    limit: u32,
+    items: usize,
+) -> anyhow::Result<(Scenario, String)> {
     let mut scenario = Scenario {
         name: format!("every page of a cursor walk over {items} items"),
         durations: Vec::new(),
@@ -164,7 +294,9 @@ fn walk_cursor(connection: &mut Connection, limit: u32, items: usize) -> anyhow:
         scenario.durations.push(duration);
         scenario.totals.push(page["total"].as_i64().unwrap_or(-1));
         seen += page["items"].as_array().map_or(0, Vec::len);
-        let cursor = page["cursor"].as_str().context("the walk reached the last page before the deep page")?;
+        let cursor = page["cursor"]
+            .as_str()
+            .context("the walk reached the last page before the deep page")?;
         if seen >= items {
             eprintln!("walked {seen} items by cursor");
             return Ok((scenario, cursor.to_owned()));
@@ -179,7 +311,11 @@ fn timed_fetch(connection: &mut Connection, path: &str) -> anyhow::Result<(Durat
     let response = connection.get(path)?;
     let duration = started.elapsed();
     if response.status != 200 {
-        bail!("GET {path} returned {}: {}", response.status, String::from_utf8_lossy(&response.body));
+        bail!(
+            "GET {path} returned {}: {}",
+            response.status,
+            String::from_utf8_lossy(&response.body)
+        );
     }
     Ok((duration, serde_json::from_slice(&response.body)?))
 }
@@ -210,7 +346,9 @@ fn summary(scenario: &Scenario) -> Value {
 }
 
 fn print_table(scenarios: &[Scenario]) {
-    println!("| Scenario | Requests | p50 ms | p90 ms | p99 ms | max ms | `total` min / median / max |");
+    println!(
+        "| Scenario | Requests | p50 ms | p90 ms | p99 ms | max ms | `total` min / median / max |"
+    );
     println!("|---|---:|---:|---:|---:|---:|---|");
     for scenario in scenarios {
         let row = summary(scenario);

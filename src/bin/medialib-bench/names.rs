@@ -3,38 +3,38 @@
 //! Words are drawn with a Zipf-like weight (the word at rank `r` has weight `1 / (r + 1)^0.8`), so a few words such
 //! as `logo` or `banner` appear in many names and most words in few, as in a real media library.
 
+use std::sync::LazyLock;
+
 use rand::distributions::{Distribution, WeightedIndex};
 use rand::Rng;
 
-/// Words of asset names, most frequent first. All are lower-case ASCII, so their folded form is the word itself.
-pub const WORDS: &[&str] = &[
-    "image", "photo", "logo", "banner", "hero", "header", "final", "product", "team", "background", "icon", "cover",
-    "summer", "winter", "spring", "autumn", "event", "blog", "post", "thumbnail", "portrait", "landscape", "office",
-    "city", "night", "beach", "mountain", "forest", "river", "lake", "ocean", "sunset", "sunrise", "street", "market",
-    "coffee", "kitchen", "garden", "house", "interior", "exterior", "studio", "workshop", "meeting", "conference",
-    "launch", "campaign", "newsletter", "social", "instagram", "facebook", "twitter", "linkedin", "youtube", "promo",
-    "sale", "offer", "discount", "black", "white", "blue", "green", "red", "yellow", "orange", "purple", "gold",
-    "silver", "dark", "light", "mobile", "desktop", "tablet", "screen", "mockup", "wireframe", "draft", "review",
-    "approved", "export", "print", "poster", "flyer", "brochure", "catalog", "menu", "card", "invite", "wedding",
-    "birthday", "party", "holiday", "travel", "trip", "tour", "hotel", "room", "pool", "restaurant", "food", "dinner",
-    "lunch", "breakfast", "cake", "bread", "salad", "pizza", "pasta", "burger", "drink", "wine", "beer", "juice",
-    "fruit", "apple", "lemon", "cherry", "flower", "rose", "tree", "leaf", "grass", "stone", "wood", "metal", "glass",
-    "paper", "fabric", "leather", "shoe", "shirt", "dress", "jacket", "hat", "bag", "watch", "ring", "necklace",
-    "chair", "table", "sofa", "lamp", "desk", "bed", "door", "window", "wall", "floor", "roof", "bridge", "tower",
-    "castle", "church", "museum", "gallery", "library", "school", "campus", "student", "teacher", "class", "lesson",
-    "course", "guide", "tutorial", "demo", "video", "clip", "trailer", "intro", "outro", "interview", "podcast",
-    "episode", "music", "song", "track", "voice", "sound", "noise", "rain", "wind", "storm", "snow", "cloud", "sky",
-    "star", "moon", "planet", "space", "rocket", "car", "bike", "train", "plane", "boat", "ship", "harbor", "airport",
-    "station", "road", "map", "chart", "graph", "report", "invoice", "contract", "policy", "manual", "spec", "slide",
-    "deck", "pitch", "budget", "plan", "roadmap", "timeline", "sketch", "drawing", "painting", "pattern", "texture",
-    "gradient", "frame", "border", "shadow", "avatar", "profile", "founder", "ceo", "staff", "customer", "client",
-    "partner", "award", "trophy", "medal", "game", "match", "player", "stadium", "field", "court", "dog", "cat",
-    "bird", "horse", "fish", "bear", "fox", "wolf", "deer", "rabbit", "baby", "family", "friends", "kids", "mom",
-    "dad", "bride", "anniversary", "graduation", "christmas", "easter", "halloween", "new", "old", "vintage",
-    "retro", "modern", "classic", "minimal", "bold", "soft", "bright", "calm", "happy", "smile", "hands", "eyes",
-];
+/// Words of asset names, most frequent first, separated by whitespace. All are lower-case ASCII, so their folded
+/// form is the word itself.
+const WORD_LIST: &str = "image photo logo banner hero header final product team background icon cover summer winter spring \
+    autumn event blog post thumbnail portrait landscape office city night beach mountain forest river \
+    lake ocean sunset sunrise street market coffee kitchen garden house interior exterior studio \
+    workshop meeting conference launch campaign newsletter social instagram facebook twitter linkedin \
+    youtube promo sale offer discount black white blue green red yellow orange purple gold silver dark \
+    light mobile desktop tablet screen mockup wireframe draft review approved export print poster flyer \
+    brochure catalog menu card invite wedding birthday party holiday travel trip tour hotel room pool \
+    restaurant food dinner lunch breakfast cake bread salad pizza pasta burger drink wine beer juice \
+    fruit apple lemon cherry flower rose tree leaf grass stone wood metal glass paper fabric leather \
+    shoe shirt dress jacket hat bag watch ring necklace chair table sofa lamp desk bed door window wall \
+    floor roof bridge tower castle church museum gallery library school campus student teacher class \
+    lesson course guide tutorial demo video clip trailer intro outro interview podcast episode music \
+    song track voice sound noise rain wind storm snow cloud sky star moon planet space rocket car bike \
+    train plane boat ship harbor airport station road map chart graph report invoice contract policy \
+    manual spec slide deck pitch budget plan roadmap timeline sketch drawing painting pattern texture \
+    gradient frame border shadow avatar profile founder ceo staff customer client partner award trophy \
+    medal game match player stadium field court dog cat bird horse fish bear fox wolf deer rabbit baby \
+    family friends kids mom dad bride anniversary graduation christmas easter halloween new old vintage \
+    retro modern classic minimal bold soft bright calm happy smile hands eyes";
 
-/// Camera and screenshot names that share no word with [`WORDS`].
+/// The words of [`WORD_LIST`], in order.
+pub static WORDS: LazyLock<Vec<&'static str>> =
+    LazyLock::new(|| WORD_LIST.split_whitespace().collect());
+
+/// Shape of a generated filename.
 enum Pattern {
     Words,
     Camera,
@@ -55,23 +55,113 @@ pub struct FileKind {
 }
 
 const FILE_KINDS: &[(u32, FileKind)] = &[
-    (45, FileKind { kind: "image", extension: "jpg", content_type: "image/jpeg", has_dimensions: true }),
-    (15, FileKind { kind: "image", extension: "png", content_type: "image/png", has_dimensions: true }),
-    (6, FileKind { kind: "image", extension: "webp", content_type: "image/webp", has_dimensions: true }),
-    (3, FileKind { kind: "image", extension: "gif", content_type: "image/gif", has_dimensions: true }),
-    (3, FileKind { kind: "image", extension: "svg", content_type: "image/svg+xml", has_dimensions: true }),
-    (8, FileKind { kind: "video", extension: "mp4", content_type: "video/mp4", has_dimensions: true }),
-    (2, FileKind { kind: "video", extension: "webm", content_type: "video/webm", has_dimensions: true }),
-    (4, FileKind { kind: "audio", extension: "mp3", content_type: "audio/mpeg", has_dimensions: false }),
-    (1, FileKind { kind: "audio", extension: "wav", content_type: "audio/wav", has_dimensions: false }),
-    (10, FileKind { kind: "document", extension: "pdf", content_type: "application/pdf", has_dimensions: false }),
-    (3, FileKind { kind: "document", extension: "zip", content_type: "application/zip", has_dimensions: false }),
+    (
+        45,
+        FileKind {
+            kind: "image",
+            extension: "jpg",
+            content_type: "image/jpeg",
+            has_dimensions: true,
+        },
+    ),
+    (
+        15,
+        FileKind {
+            kind: "image",
+            extension: "png",
+            content_type: "image/png",
+            has_dimensions: true,
+        },
+    ),
+    (
+        6,
+        FileKind {
+            kind: "image",
+            extension: "webp",
+            content_type: "image/webp",
+            has_dimensions: true,
+        },
+    ),
+    (
+        3,
+        FileKind {
+            kind: "image",
+            extension: "gif",
+            content_type: "image/gif",
+            has_dimensions: true,
+        },
+    ),
+    (
+        3,
+        FileKind {
+            kind: "image",
+            extension: "svg",
+            content_type: "image/svg+xml",
+            has_dimensions: true,
+        },
+    ),
+    (
+        8,
+        FileKind {
+            kind: "video",
+            extension: "mp4",
+            content_type: "video/mp4",
+            has_dimensions: true,
+        },
+    ),
+    (
+        2,
+        FileKind {
+            kind: "video",
+            extension: "webm",
+            content_type: "video/webm",
+            has_dimensions: true,
+        },
+    ),
+    (
+        4,
+        FileKind {
+            kind: "audio",
+            extension: "mp3",
+            content_type: "audio/mpeg",
+            has_dimensions: false,
+        },
+    ),
+    (
+        1,
+        FileKind {
+            kind: "audio",
+            extension: "wav",
+            content_type: "audio/wav",
+            has_dimensions: false,
+        },
+    ),
+    (
+        10,
+        FileKind {
+            kind: "document",
+            extension: "pdf",
+            content_type: "application/pdf",
+            has_dimensions: false,
+        },
+    ),
+    (
+        3,
+        FileKind {
+            kind: "document",
+            extension: "zip",
+            content_type: "application/zip",
+            has_dimensions: false,
+        },
+    ),
 ];
 
 impl NameGenerator {
     pub fn new() -> Self {
         let weights = (0..WORDS.len()).map(|rank| 1.0 / ((rank + 1) as f64).powf(0.8));
-        Self { words: WeightedIndex::new(weights).expect("the word weights are positive") }
+        Self {
+            words: WeightedIndex::new(weights).expect("the word weights are positive"),
+        }
     }
 
     /// Draws a word with its Zipf-like weight.
@@ -105,7 +195,11 @@ impl NameGenerator {
             Pattern::Words => self.words_filename(rng, kind),
             Pattern::Camera => {
                 let prefix = ["IMG_", "DSC", "DSCF", "PXL_", "GOPR"][rng.gen_range(0..5)];
-                let extension = if rng.gen_bool(0.5) { kind.extension.to_uppercase() } else { kind.extension.into() };
+                let extension = if rng.gen_bool(0.5) {
+                    kind.extension.to_uppercase()
+                } else {
+                    kind.extension.into()
+                };
                 format!("{prefix}{:04}.{extension}", rng.gen_range(0..10_000))
             }
             Pattern::Screenshot => format!(

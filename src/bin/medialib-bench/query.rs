@@ -29,8 +29,12 @@ pub async fn run(args: QueryArgs) -> anyhow::Result<()> {
         .filename(args.data_dir.join("medialib.sqlite"))
         .read_only(true)
         .busy_timeout(Duration::from_secs(10));
-    let mut connection = SqliteConnection::connect_with(&options).await.context("opening the database")?;
-    let version: String = sqlx::query_scalar("SELECT sqlite_version()").fetch_one(&mut connection).await?;
+    let mut connection = SqliteConnection::connect_with(&options)
+        .await
+        .context("opening the database")?;
+    let version: String = sqlx::query_scalar("SELECT sqlite_version()")
+        .fetch_one(&mut connection)
+        .await?;
     println!("SQLite {version}");
 
     for run in 1..=args.runs {
@@ -59,7 +63,8 @@ fn format_row(row: &SqliteRow) -> String {
         } else if let Ok(value) = row.try_get::<f64, _>(index) {
             value.to_string()
         } else {
-            row.try_get::<String, _>(index).unwrap_or_else(|_| "<blob>".to_owned())
+            row.try_get::<String, _>(index)
+                .unwrap_or_else(|_| "<blob>".to_owned())
         };
         cells.push(format!("{}={text}", column.name()));
     }

@@ -66,20 +66,31 @@ struct SeedAsset {
 pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
     let database = args.data_dir.join("medialib.sqlite");
     if !database.exists() {
-        bail!("{} does not exist; run `medialib repository list --data-dir {}` once first", database.display(), args.data_dir.display());
+        bail!(
+            "{} does not exist; run `medialib repository list --data-dir {}` once first",
+            database.display(),
+            args.data_dir.display()
+        );
     }
     let options = SqliteConnectOptions::new()
         .filename(&database)
         .journal_mode(SqliteJournalMode::Wal)
         .synchronous(SqliteSynchronous::Off)
         .busy_timeout(Duration::from_secs(30));
-    let mut connection = SqliteConnection::connect_with(&options).await.context("opening the database")?;
+    let mut connection = SqliteConnection::connect_with(&options)
+        .await
+        .context("opening the database")?;
 
     let repository_id: i64 = sqlx::query_scalar("SELECT id FROM repositories WHERE name = ?")
         .bind(&args.repository)
         .fetch_optional(&mut connection)
         .await?
-        .with_context(|| format!("repository {:?} not found; create it with `medialib repository create`", args.repository))?;
+        .with_context(|| {
+            format!(
+                "repository {:?} not found; create it with `medialib repository create`",
+                args.repository
+            )
+        })?;
     let mut created_at: i64 = sqlx::query_scalar("SELECT coalesce(max(created_at), 0) FROM assets")
         .fetch_one(&mut connection)
         .await?;
@@ -114,7 +125,10 @@ pub async fn run(args: SeedArgs) -> anyhow::Result<()> {
 
         inserted += batch_size;
         let rate = inserted as f64 / started.elapsed().as_secs_f64();
-        eprintln!("seeded {inserted} of {} assets ({rate:.0} per second)", args.count);
+        eprintln!(
+            "seeded {inserted} of {} assets ({rate:.0} per second)",
+            args.count
+        );
     }
 
     println!(
@@ -146,7 +160,9 @@ fn generate_asset(names: &NameGenerator, rng: &mut StdRng, created_at: i64) -> S
         width,
         height,
         notes: rng.gen_bool(0.1).then(|| names.sentence(rng, 4, 12)),
-        credits: rng.gen_bool(0.1).then(|| format!("Photo by {}", names.sentence(rng, 1, 2))),
+        credits: rng
+            .gen_bool(0.1)
+            .then(|| format!("Photo by {}", names.sentence(rng, 1, 2))),
         alt: rng.gen_bool(0.3).then(|| names.sentence(rng, 3, 8)),
         created_at,
     }
@@ -161,7 +177,10 @@ async fn create_tags(
 ) -> anyhow::Result<Vec<String>> {
     let mut ids = Vec::with_capacity(count);
     for index in 0..count {
-        let name = format!("{}-{index}", crate::names::WORDS[index % crate::names::WORDS.len()]);
+        let name = format!(
+            "{}-{index}",
+            crate::names::WORDS[index % crate::names::WORDS.len()]
+        );
         let id = uuid_like(rng);
         sqlx::query(
             "INSERT INTO tags (id, repository_id, name, created_at, last_modified) VALUES (?, ?, ?, ?, ?)
@@ -174,11 +193,12 @@ async fn create_tags(
         .bind(FIRST_CREATED_AT)
         .execute(&mut *connection)
         .await?;
-        let stored: String = sqlx::query_scalar("SELECT id FROM tags WHERE repository_id = ? AND name = ?")
-            .bind(repository_id)
-            .bind(&name)
-            .fetch_one(&mut *connection)
-            .await?;
+        let stored: String =
+            sqlx::query_scalar("SELECT id FROM tags WHERE repository_id = ? AND name = ?")
+                .bind(repository_id)
+                .bind(&name)
+                .fetch_one(&mut *connection)
+                .await?;
         ids.push(stored);
     }
     Ok(ids)
@@ -187,10 +207,16 @@ async fn create_tags(
 /// Returns a random version 4 UUID in text form, the format of the server's tag ids.
 fn uuid_like(rng: &mut StdRng) -> String {
     let bytes: [u8; 16] = rng.gen();
-    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
 }
 
-async fn insert_assets(connection: &mut SqliteConnection, repository_id: i64, assets: &[SeedAsset]) -> anyhow::Result<()> {
+async fn insert_assets(
+    connection: &mut SqliteConnection,
+    repository_id: i64,
+    assets: &[SeedAsset],
+) -> anyhow::Result<()> {
     let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO assets (id, repository_id, filename, uploaded_filename, extension, size, kind, content_type,
              width, height, notes, credits, alt, uploader_id, sha256, storage_key, created_at, last_modified,

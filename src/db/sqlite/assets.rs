@@ -394,7 +394,8 @@ fn push_filters(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery) {
         query.push(")");
     }
     if let Some(keyword) = &filters.keyword {
-        if keyword.chars().count() >= MIN_INDEXED_KEYWORD_CHARS {
+        // The FTS5 query syntax ends a string at NUL, so such a keyword is only matched by the scan below.
+        if keyword.chars().count() >= MIN_INDEXED_KEYWORD_CHARS && !keyword.contains('\0') {
             query.push(" AND a.seq IN (SELECT rowid FROM asset_search WHERE asset_search MATCH ");
             query.push_bind(fts_phrase(keyword)).push(")");
         }

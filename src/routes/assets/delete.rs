@@ -16,6 +16,7 @@ pub const MAX_BULK_IDS: usize = 100;
 #[allow(dead_code)]
 pub struct BulkDelete {
     /// 1 to 100 asset ids; unknown ids are ignored when at least one exists.
+    #[schema(min_items = 1, max_items = 100)]
     ids: Vec<String>,
 }
 

@@ -18,6 +18,18 @@ pub const MAX_LIMIT: u32 = 1000;
 pub const MAX_IDS: usize = 100;
 const ASSET_TYPES: [&str; 5] = ["all", "image", "audio", "video", "document"];
 
+/// Values of the `assetType` parameter.
+#[derive(utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum AssetTypeFilter {
+    All,
+    Image,
+    Audio,
+    Video,
+    Document,
+}
+
 /// A page of assets.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct AssetList {
@@ -40,7 +52,7 @@ pub struct AssetList {
     params(
         ("limit" = Option<u32>, Query, description = "Page size, 1 to 1000 (default 100)", minimum = 1, maximum = 1000),
         ("cursor" = Option<String>, Query, description = "Cursor of the previous page"),
-        ("assetType" = Option<String>, Query, description = "all, image, audio, video or document"),
+        ("assetType" = Option<AssetTypeFilter>, Query, description = "Kind of assets to list"),
         ("keyword" = Option<String>, Query, description = "Text searched in filename, notes, credits and alt"),
         ("tags" = Option<Vec<String>>, Query, description = "Tag ids an asset must all carry (repeat the key)"),
         ("ids" = Option<Vec<String>>, Query, description = "Asset ids (repeat the key, at most 100)"),

@@ -18,14 +18,19 @@ use crate::state::AppState;
 #[allow(dead_code)]
 pub struct AssetUpdate {
     /// At most 500 characters; "" clears.
+    #[schema(nullable = false, max_length = 500)]
     notes: Option<String>,
     /// At most 500 characters; "" clears.
+    #[schema(nullable = false, max_length = 500)]
     credits: Option<String>,
     /// At most 500 characters; "" clears.
+    #[schema(nullable = false, max_length = 500)]
     alt: Option<String>,
-    /// New filename; the URL keeps the uploaded name.
+    /// New filename, 1 to 500 characters without control characters; the URL keeps the uploaded name.
+    #[schema(nullable = false, min_length = 1, max_length = 500)]
     filename: Option<String>,
     /// The whole new set of tag ids; [] clears.
+    #[schema(nullable = false)]
     tags: Option<Vec<String>>,
 }
 

@@ -43,10 +43,13 @@ pub struct UploadForm {
     #[schema(value_type = String, format = Binary)]
     file: Vec<u8>,
     /// At most 500 characters.
+    #[schema(nullable = false, max_length = 500)]
     notes: Option<String>,
     /// At most 500 characters.
+    #[schema(nullable = false, max_length = 500)]
     credits: Option<String>,
     /// At most 500 characters.
+    #[schema(nullable = false, max_length = 500)]
     alt: Option<String>,
 }
 

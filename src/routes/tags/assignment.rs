@@ -17,8 +17,9 @@ pub const MAX_ASSIGN_IDS: usize = 1000;
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
 pub struct AssetIds {
-    /// Asset ids; every one must exist.
+    /// 1 to 1000 asset ids; every one must exist.
     #[serde(rename = "assetIds")]
+    #[schema(min_items = 1, max_items = 1000)]
     asset_ids: Vec<String>,
 }
 

@@ -25,6 +25,7 @@ pub struct TagList {
 #[allow(dead_code)]
 pub struct TagName {
     /// 1 to 20 characters, stored exactly as sent; unique case-sensitively.
+    #[schema(min_length = 1, max_length = 20)]
     name: String,
 }
 

@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Installs what the test suites need and runs every suite, stopping at the first failure.
+#
+#   sudo ./scripts/test.sh                 # all suites
+#   sudo ./scripts/test.sh compat          # only the named suites: rust, compat, schemathesis
+#
+# Missing system packages are installed with apt-get, which needs root; when nothing is missing the script
+# runs as any user. Suites: the Rust tests (`cargo test --locked`), the @prismicio/client compatibility test
+# (tests/compat, node's test runner) and schemathesis against GET /openapi.json (tests/schemathesis/run.sh).
+# The Rust tests run last so that the output ends with cargo's summary. Their binaries are compiled right
+# after the build, so a compile error still stops the run early.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$ROOT"
+
+ALL_SUITES=(rust compat schemathesis)
+
+step() {
+    printf '\n==> %s\n' "$*"
+}
+
+fail() {
+    printf '\ntest.sh: FAILED: %s\n' "$*" >&2
+    exit 1
+}
+
+# Each suite runs in its own process group, so that servers it started and did not stop can be ended
+# without touching any other process.
+SUITE_GROUP=""
+
+stop_suite_group() {
+    local group="$SUITE_GROUP"
+    SUITE_GROUP=""
+    if [ -z "$group" ] || ! kill -0 -- "-$group" 2>/dev/null; then
+        return 0
+    fi
+    kill -TERM -- "-$group" 2>/dev/null || true
+    for _ in 1 2 3 4 5 6 7 8 9 10; do
+        kill -0 -- "-$group" 2>/dev/null || return 0
+        sleep 0.5
+    done
+    kill -KILL -- "-$group" 2>/dev/null || true
+}
+
+trap stop_suite_group EXIT
+trap 'stop_suite_group; exit 130' INT
+trap 'stop_suite_group; exit 143' TERM
+
+# Runs a command in a new process group and returns its exit status. Without setsid (not Linux), the
+# command runs directly and is trusted to stop its own servers, as the suite scripts do.
+run_in_group() {
+    if ! command -v setsid >/dev/null 2>&1; then
+        "$@"
+        return
+    fi
+    # A background job of a non-interactive shell is not a group leader, so setsid starts the new
+    # session in that same process, and $! is the id of the new group.
+    setsid "$@" </dev/null &
+    SUITE_GROUP=$!
+    local status=0
+    wait "$SUITE_GROUP" || status=$?
+    stop_suite_group
+    return "$status"
+}
+
+# --- Which suites -------------------------------------------------------------------------------------
+
+SUITES=("$@")
+if [ "${#SUITES[@]}" -eq 0 ]; then
+    SUITES=("${ALL_SUITES[@]}")
+fi
+for suite in "${SUITES[@]}"; do
+    case "$suite" in
+        rust | compat | schemathesis) ;;
+        *) fail "unknown suite '$suite'; expected one or more of: ${ALL_SUITES[*]}" ;;
+    esac
+done
+
+wants() {
+    local name
+    for name in "${SUITES[@]}"; do
+        [ "$name" = "$1" ] && return 0
+    done
+    return 1
+}
+
+# --- Tools ---------------------------------------------------------------------------------------------
+
+# sudo resets PATH, which drops a rustup install under the invoking user's home.
+if ! command -v cargo >/dev/null 2>&1; then
+    for home in "${CARGO_HOME:-}" "$HOME/.cargo" "$(getent passwd "${SUDO_USER:-root}" 2>/dev/null | cut -d: -f6)/.cargo"; do
+        if [ -n "$home" ] && [ -x "$home/bin/cargo" ]; then
+            export PATH="$home/bin:$PATH"
+            break
+        fi
+    done
+fi
+command -v cargo >/dev/null 2>&1 ||
+    fail "cargo not found. Install the Rust toolchain with rustup (Rust 1.85 or newer; Debian's cargo package is too old) and run this script again."
+
+MISSING_PACKAGES=()
+# A C compiler builds the bundled SQLite. No crate in Cargo.lock links a system library, so pkg-config is not needed.
+command -v cc >/dev/null 2>&1 || MISSING_PACKAGES+=(build-essential)
+if wants compat; then
+    command -v node >/dev/null 2>&1 || MISSING_PACKAGES+=(nodejs)
+    command -v npm >/dev/null 2>&1 || MISSING_PACKAGES+=(npm)
+fi
+if wants schemathesis; then
+    if ! command -v python3 >/dev/null 2>&1; then
+        MISSING_PACKAGES+=(python3 python3-venv)
+    elif ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
+        # Debian ships the venv module without ensurepip; python3-venv adds it.
+        MISSING_PACKAGES+=(python3-venv)
+    fi
+fi
+
+if [ "${#MISSING_PACKAGES[@]}" -gt 0 ]; then
+    step "Installing system packages: ${MISSING_PACKAGES[*]}"
+    command -v apt-get >/dev/null 2>&1 ||
+        fail "missing tools (${MISSING_PACKAGES[*]}) and no apt-get to install them; install them and run this script again."
+    if [ "$(id -u)" -ne 0 ]; then
+        fail "installing ${MISSING_PACKAGES[*]} needs root; run: sudo $0 $*"
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q || fail "apt-get update failed"
+    apt-get install -y -q --no-install-recommends "${MISSING_PACKAGES[@]}" ||
+        fail "apt-get install ${MISSING_PACKAGES[*]} failed"
+fi
+
+# --- Build ---------------------------------------------------------------------------------------------
+
+step "cargo build --locked"
+run_in_group cargo build --locked || fail "cargo build --locked"
+
+if wants rust; then
+    step "cargo test --locked --no-run (compile the tests)"
+    run_in_group cargo test --locked --no-run || fail "the Rust tests do not compile (cargo test --locked --no-run)"
+fi
+
+export TEST_MEDIALIB_BINARY="$ROOT/target/debug/medialib"
+[ -x "$TEST_MEDIALIB_BINARY" ] || fail "cargo build produced no $TEST_MEDIALIB_BINARY"
+
+# --- Suites --------------------------------------------------------------------------------------------
+
+if wants compat; then
+    step "@prismicio/client compatibility test (tests/compat)"
+    (cd tests/compat && npm ci --no-audit --no-fund --loglevel=error) ||
+        fail "npm ci in tests/compat (the package-lock.json pins the client)"
+    run_in_group bash -c 'cd tests/compat && exec npm test' ||
+        fail "@prismicio/client compatibility test (tests/compat); the failing assertions are printed above"
+fi
+
+if wants schemathesis; then
+    step "schemathesis against /openapi.json (tests/schemathesis/run.sh)"
+    run_in_group bash tests/schemathesis/run.sh ||
+        fail "schemathesis (tests/schemathesis/run.sh); the failing requests are printed above"
+fi
+
+if wants rust; then
+    step "cargo test --locked"
+    run_in_group cargo test --locked || fail "cargo test --locked"
+fi
