@@ -138,7 +138,7 @@ if wants rust; then
     run_in_group cargo test --locked --no-run || fail "the Rust tests do not compile (cargo test --locked --no-run)"
 fi
 
-export TEST_MEDIALIB_BINARY="$ROOT/target/debug/medialib"
+export TEST_MEDIALIB_BINARY="${CARGO_TARGET_DIR:-$ROOT/target}/debug/medialib"
 [ -x "$TEST_MEDIALIB_BINARY" ] || fail "cargo build produced no $TEST_MEDIALIB_BINARY"
 
 # --- Suites --------------------------------------------------------------------------------------------

@@ -1,4 +1,5 @@
 //! Image transforms on file URLs, with imgix's parameters.
 
 pub mod geometry;
+pub mod negotiate;
 pub mod params;
