@@ -3,3 +3,7 @@
 pub mod geometry;
 pub mod negotiate;
 pub mod params;
+pub mod render;
+
+#[cfg(test)]
+mod tests;

@@ -22,7 +22,7 @@ mod sniff;
 mod svg;
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 pub use content_type::{disposition_is_attachment, is_script_capable};
 

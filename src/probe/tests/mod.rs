@@ -1,6 +1,6 @@
 //! Tests of `probe` as the upload handler calls it, on files built in code.
 
-mod build;
+pub(crate) mod build;
 mod documents;
 mod fixture_files;
 mod images;
