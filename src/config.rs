@@ -58,6 +58,30 @@ pub struct ServeSettings {
     #[arg(long, env = "MEDIALIB_READ_TIMEOUT", default_value_t = 30)]
     pub read_timeout: u64,
 
+    /// Largest image, in pixels (width times height), that image parameters are applied to; larger ones get 422.
+    #[arg(long, env = "MEDIALIB_MAX_SOURCE_PIXELS", default_value_t = 100_000_000)]
+    pub max_source_pixels: u64,
+
+    /// Largest side of a rendered image, in pixels; larger requests are scaled down keeping the aspect ratio.
+    #[arg(long, env = "MEDIALIB_MAX_OUTPUT_DIMENSION", default_value_t = 8192)]
+    pub max_output_dimension: u32,
+
+    /// Image renders running at once [default: the number of CPUs]
+    #[arg(long, env = "MEDIALIB_RENDER_CONCURRENCY")]
+    pub render_concurrency: Option<usize>,
+
+    /// Image renders that may wait for a free slot; beyond that, requests get 503 with retry-after.
+    #[arg(long, env = "MEDIALIB_RENDER_QUEUE", default_value_t = 64)]
+    pub render_queue: usize,
+
+    /// Seconds a render may take, waiting included, before the request gets 503.
+    #[arg(long, env = "MEDIALIB_RENDER_TIMEOUT", default_value_t = 30)]
+    pub render_timeout: u64,
+
+    /// Total size in bytes of the cached image variants in the object store.
+    #[arg(long, env = "MEDIALIB_VARIANT_CACHE_SIZE", default_value_t = 1_073_741_824)]
+    pub variant_cache_size: u64,
+
     /// Seconds that in-flight requests get to finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "MEDIALIB_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout: u64,

@@ -20,6 +20,8 @@ use crate::db::{Database, NewToken};
 use crate::domain::ids::{hash_token, new_token_id, new_token_secret};
 use crate::domain::now_millis;
 use crate::error::ApiError;
+use crate::imaging::render::RenderLimits;
+use crate::imaging::service::{Imaging, ImagingConfig};
 use crate::state::{AppState, RuntimeConfig};
 use crate::storage::BlobStore;
 use crate::telemetry;
@@ -88,6 +90,18 @@ pub async fn serve(settings: ServeSettings, storage: StorageSettings) -> anyhow:
         login_limit: RateLimit::per_minute(LOGINS_PER_MINUTE).map(Arc::new),
         ready: Arc::new(AtomicBool::new(false)),
         metrics: metrics_handle(),
+        imaging: Arc::new(Imaging::new(ImagingConfig {
+            limits: RenderLimits {
+                max_source_pixels: settings.max_source_pixels,
+                max_output_dimension: settings.max_output_dimension.max(1),
+            },
+            concurrency: settings
+                .render_concurrency
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(2, |cores| cores.get())),
+            queue: settings.render_queue,
+            timeout: Duration::from_secs(settings.render_timeout.max(1)),
+            cache_budget: settings.variant_cache_size,
+        })),
     };
 
     bootstrap_demo(database.as_ref(), &public_url).await?;

@@ -18,6 +18,7 @@ pub struct AppState {
     /// True once migrations are applied and the server accepts API requests.
     pub ready: Arc<AtomicBool>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
+    pub imaging: Arc<crate::imaging::service::Imaging>,
 }
 
 /// Settings resolved at start-up.

@@ -153,6 +153,13 @@ pub struct NewAsset {
     pub created_at: i64,
 }
 
+/// Where the bytes of a deleted asset were.
+#[derive(Debug, Clone)]
+pub struct DeletedAsset {
+    pub storage_key: String,
+    pub sha256: String,
+}
+
 /// New filename of an asset with its derived values.
 #[derive(Debug, Clone)]
 pub struct Rename {
@@ -270,17 +277,27 @@ pub trait Database: Send + Sync + 'static {
         patch: AssetPatch,
         now: i64,
     ) -> DbResult<AssetRecord>;
-    /// Deletes the assets among `ids` that exist and returns their storage keys, which are recorded as pending
+    /// Deletes the assets among `ids` that exist and returns them. Their storage keys are recorded as pending
     /// objects due at once.
     async fn delete_assets(
         &self,
         repository_id: i64,
         ids: &[String],
         now: i64,
-    ) -> DbResult<Vec<String>>;
+    ) -> DbResult<Vec<DeletedAsset>>;
     async fn list_uploaders(&self, repository_id: i64) -> DbResult<Vec<String>>;
     /// Finds an asset by repository name and id, for file delivery.
     async fn find_asset(&self, repository: &str, id: &str) -> DbResult<Option<AssetRecord>>;
+
+    /// Records a stored variant, or marks it used now when it is already recorded.
+    async fn record_variant(&self, storage_key: &str, source_sha256: &str, size: i64, now: i64) -> DbResult<()>;
+    /// Returns the total size of the recorded variants.
+    async fn variants_size(&self) -> DbResult<i64>;
+    /// Returns up to `limit` variants, least recently used first.
+    async fn least_used_variants(&self, limit: u32) -> DbResult<Vec<String>>;
+    /// Returns the variants rendered from `source_sha256` when no asset has those bytes any more.
+    async fn orphaned_variants(&self, source_sha256: &str) -> DbResult<Vec<String>>;
+    async fn remove_variant(&self, storage_key: &str) -> DbResult<()>;
 
     async fn list_tags(&self, repository_id: i64) -> DbResult<Vec<TagWithCount>>;
     async fn create_tag(&self, repository_id: i64, name: &str, now: i64) -> DbResult<TagRecord>;

@@ -4,6 +4,7 @@ pub mod geometry;
 pub mod negotiate;
 pub mod params;
 pub mod render;
+pub mod service;
 
 #[cfg(test)]
 mod tests;

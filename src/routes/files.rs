@@ -5,7 +5,7 @@
 //! ranges gets the whole file with 200.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::{Path, RawQuery, State};
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -13,6 +13,7 @@ use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use crate::db::AssetRecord;
 use crate::error::{ApiError, ApiResult};
 use crate::probe;
+use crate::routes::variants::{self, VariantResponse};
 use crate::state::AppState;
 use crate::storage::StorageError;
 
@@ -56,6 +57,7 @@ pub async fn serve_file(
     State(state): State<AppState>,
     method: Method,
     Path((repository, file)): Path<(String, String)>,
+    RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
     let not_found = || ApiError::not_found("file_not_found", "No file exists at this URL.");
@@ -69,10 +71,21 @@ pub async fn serve_file(
         return Err(not_found());
     }
 
+    let mut vary_accept = false;
+    if let Some(query) = query.filter(|query| !query.is_empty() && asset.kind == "image") {
+        match variants::respond(&state, &asset, &query, &headers, &method).await? {
+            VariantResponse::Rendered(response) => return Ok(response),
+            VariantResponse::Original { vary_accept: vary } => vary_accept = vary,
+        }
+    }
+
     let etag = format!("\"{}\"", &asset.sha256[..32.min(asset.sha256.len())]);
     let last_modified = httpdate::fmt_http_date(millis_to_system_time(asset.created_at));
     let size = asset.size as u64;
     let mut response_headers = file_headers(&asset, &etag, &last_modified);
+    if vary_accept {
+        response_headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+    }
 
     if is_not_modified(&headers, &etag, asset.created_at) {
         return Ok((StatusCode::NOT_MODIFIED, response_headers).into_response());

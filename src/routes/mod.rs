@@ -10,6 +10,7 @@ pub mod operations;
 pub mod session;
 pub mod tags;
 pub mod uploaders;
+pub mod variants;
 
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};

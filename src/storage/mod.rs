@@ -68,6 +68,21 @@ impl BlobStore {
         })
     }
 
+    /// Stores a small object in one request, such as a rendered variant.
+    pub async fn put(&self, key: &str, bytes: Bytes) -> Result<(), StorageError> {
+        self.store.put(&ObjectPath::from(key), bytes.into()).await?;
+        Ok(())
+    }
+
+    /// Reads a whole object into memory.
+    pub async fn read(&self, key: &str) -> Result<Bytes, StorageError> {
+        match self.store.get(&ObjectPath::from(key)).await {
+            Ok(result) => Ok(result.bytes().await?),
+            Err(object_store::Error::NotFound { .. }) => Err(StorageError::NotFound(key.to_owned())),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// Returns the size of an object.
     pub async fn head(&self, key: &str) -> Result<ObjectInfo, StorageError> {
         match self.store.head(&ObjectPath::from(key)).await {

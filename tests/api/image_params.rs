@@ -24,7 +24,6 @@ fn decoded_size(reply: &Reply, context: &str) -> (u32, u32) {
 }
 
 #[tokio::test]
-#[ignore = "image transforms are not implemented yet"]
 async fn image_params_resize_and_crop() {
     let server = TestServer::start();
     let stored = fixtures::png(40, 20);
@@ -72,7 +71,6 @@ async fn image_params_resize_and_crop() {
 }
 
 #[tokio::test]
-#[ignore = "image transforms are not implemented yet"]
 async fn image_params_output_clamped_to_max_dimension() {
     let server = TestServer::start();
     let asset = server.upload_ok("strip.png", &fixtures::png(16, 1)).await;
@@ -91,7 +89,6 @@ async fn image_params_output_clamped_to_max_dimension() {
 }
 
 #[tokio::test]
-#[ignore = "image transforms are not implemented yet"]
 async fn image_params_auto_format_by_accept() {
     let server = TestServer::start();
     let stored = fixtures::png(40, 20);
@@ -141,7 +138,6 @@ async fn image_params_auto_format_by_accept() {
 }
 
 #[tokio::test]
-#[ignore = "image transforms are not implemented yet"]
 async fn image_params_strip_orientation_and_metadata() {
     let server = TestServer::start();
     let stored = fixtures::jpeg_with_orientation(40, 20, 6);
@@ -186,7 +182,6 @@ async fn image_params_strip_orientation_and_metadata() {
 }
 
 #[tokio::test]
-#[ignore = "image transforms are not implemented yet"]
 async fn image_params_source_over_pixel_limit() {
     let server = TestServer::start();
     let stored = fixtures::png_header_only(20_000, 20_000);

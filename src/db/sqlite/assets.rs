@@ -298,17 +298,25 @@ impl SqliteDatabase {
         repository_id: i64,
         ids: &[String],
         now: i64,
-    ) -> DbResult<Vec<String>> {
+    ) -> DbResult<Vec<DeletedAsset>> {
         let mut tx = self.begin_write().await?;
 
-        let mut select =
-            QueryBuilder::<Sqlite>::new("SELECT storage_key FROM assets WHERE repository_id = ");
+        let mut select = QueryBuilder::<Sqlite>::new(
+            "SELECT storage_key, sha256 FROM assets WHERE repository_id = ",
+        );
         select.push_bind(repository_id).push(" AND id IN (");
         push_list(&mut select, ids);
         select.push(")");
-        let keys: Vec<String> = select.build_query_scalar().fetch_all(&mut *tx).await.db()?;
+        let deleted: Vec<DeletedAsset> = select
+            .build()
+            .fetch_all(&mut *tx)
+            .await
+            .db()?
+            .into_iter()
+            .map(|row| DeletedAsset { storage_key: row.get("storage_key"), sha256: row.get("sha256") })
+            .collect();
 
-        for key in &keys {
+        for key in deleted.iter().map(|asset| &asset.storage_key) {
             sqlx::query(
                 "INSERT OR REPLACE INTO pending_objects (storage_key, not_before) VALUES (?, ?)",
             )
@@ -325,7 +333,7 @@ impl SqliteDatabase {
         delete.build().execute(&mut *tx).await.db()?;
 
         tx.commit().await.db()?;
-        Ok(keys)
+        Ok(deleted)
     }
 
     pub(super) async fn find_asset(

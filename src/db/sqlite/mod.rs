@@ -246,7 +246,7 @@ impl Database for SqliteDatabase {
         repository_id: i64,
         ids: &[String],
         now: i64,
-    ) -> DbResult<Vec<String>> {
+    ) -> DbResult<Vec<DeletedAsset>> {
         self.delete_assets(repository_id, ids, now).await
     }
 
@@ -262,6 +262,58 @@ impl Database for SqliteDatabase {
 
     async fn find_asset(&self, repository: &str, id: &str) -> DbResult<Option<AssetRecord>> {
         self.find_asset(repository, id).await
+    }
+
+    async fn record_variant(&self, storage_key: &str, source_sha256: &str, size: i64, now: i64) -> DbResult<()> {
+        sqlx::query(
+            "INSERT INTO variants (storage_key, source_sha256, size, created_at, last_used) VALUES (?, ?, ?, ?, ?)
+             ON CONFLICT (storage_key) DO UPDATE SET last_used = excluded.last_used",
+        )
+        .bind(storage_key)
+        .bind(source_sha256)
+        .bind(size)
+        .bind(now)
+        .bind(now)
+        .execute(&self.pool)
+        .await
+        .db()
+        .map(|_| ())
+    }
+
+    async fn variants_size(&self) -> DbResult<i64> {
+        sqlx::query_scalar("SELECT coalesce(sum(size), 0) FROM variants")
+            .fetch_one(&self.pool)
+            .await
+            .db()
+    }
+
+    async fn least_used_variants(&self, limit: u32) -> DbResult<Vec<String>> {
+        sqlx::query_scalar("SELECT storage_key FROM variants ORDER BY last_used LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await
+            .db()
+    }
+
+    async fn orphaned_variants(&self, source_sha256: &str) -> DbResult<Vec<String>> {
+        sqlx::query_scalar(
+            "SELECT storage_key FROM variants WHERE source_sha256 = ?
+             AND NOT EXISTS (SELECT 1 FROM assets WHERE sha256 = ?)",
+        )
+        .bind(source_sha256)
+        .bind(source_sha256)
+        .fetch_all(&self.pool)
+        .await
+        .db()
+    }
+
+    async fn remove_variant(&self, storage_key: &str) -> DbResult<()> {
+        sqlx::query("DELETE FROM variants WHERE storage_key = ?")
+            .bind(storage_key)
+            .execute(&self.pool)
+            .await
+            .db()
+            .map(|_| ())
     }
 
     async fn list_tags(&self, repository_id: i64) -> DbResult<Vec<TagWithCount>> {

@@ -80,11 +80,11 @@ async fn delete_and_remove_bytes(
     repository_id: i64,
     ids: &[String],
 ) -> ApiResult<usize> {
-    let keys = state
+    let deleted = state
         .db
         .delete_assets(repository_id, ids, crate::domain::now_millis())
         .await?;
-    for key in &keys {
+    for key in deleted.iter().map(|asset| &asset.storage_key) {
         match state.store.delete(key).await {
             Ok(()) => {
                 if let Err(error) = state.db.remove_pending_object(key).await {
@@ -96,5 +96,20 @@ async fn delete_and_remove_bytes(
             }
         }
     }
-    Ok(keys.len())
+    remove_orphaned_variants(state, &deleted).await;
+    Ok(deleted.len())
+}
+
+/// Deletes the cached variants of bytes that no asset has any more.
+async fn remove_orphaned_variants(state: &AppState, deleted: &[crate::db::DeletedAsset]) {
+    for asset in deleted {
+        match state.db.orphaned_variants(&asset.sha256).await {
+            Ok(keys) => {
+                for key in keys {
+                    crate::routes::variants::remove_variant(state, &key).await;
+                }
+            }
+            Err(error) => tracing::warn!(error = %error, "failed to list the variants of a deleted asset"),
+        }
+    }
 }

@@ -1,0 +1,80 @@
+//! Rendering under a concurrency limit, a queue limit and a timeout.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::sync::Semaphore;
+
+use super::params::{Format, ImageParams};
+use super::render::{render, RenderError, RenderLimits, Rendered};
+
+/// Settings of the renderer.
+#[derive(Debug, Clone, Copy)]
+pub struct ImagingConfig {
+    pub limits: RenderLimits,
+    /// Renders running at once.
+    pub concurrency: usize,
+    /// Renders waiting for a slot before new ones are refused with 503.
+    pub queue: usize,
+    pub timeout: Duration,
+    /// Total size of the variant cache, in bytes.
+    pub cache_budget: u64,
+}
+
+/// Failure to produce a variant.
+#[derive(Debug, thiserror::Error)]
+pub enum ImagingError {
+    #[error("too many renders are waiting")]
+    Busy,
+    #[error("the render took longer than {0:?}")]
+    TimedOut(Duration),
+    #[error(transparent)]
+    Render(#[from] RenderError),
+}
+
+/// The renderer shared by every request.
+pub struct Imaging {
+    pub config: ImagingConfig,
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+}
+
+impl Imaging {
+    pub fn new(config: ImagingConfig) -> Self {
+        Self { slots: Arc::new(Semaphore::new(config.concurrency.max(1))), waiting: AtomicUsize::new(0), config }
+    }
+
+    /// Renders on a blocking thread once a slot is free; refuses at once when the queue is full.
+    pub async fn render(&self, source: Bytes, params: ImageParams, format: Format) -> Result<Rendered, ImagingError> {
+        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.config.queue + self.config.concurrency {
+            self.waiting.fetch_sub(1, Ordering::AcqRel);
+            return Err(ImagingError::Busy);
+        }
+        let result = self.render_in_slot(source, params, format).await;
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+        result
+    }
+
+    async fn render_in_slot(&self, source: Bytes, params: ImageParams, format: Format) -> Result<Rendered, ImagingError> {
+        let timeout = self.config.timeout;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let permit = tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned())
+            .await
+            .map_err(|_| ImagingError::TimedOut(timeout))?
+            .expect("the semaphore is never closed");
+
+        let limits = self.config.limits;
+        let task = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            render(&source, &params, format, limits)
+        });
+        match tokio::time::timeout_at(deadline, task).await {
+            Ok(Ok(result)) => Ok(result?),
+            Ok(Err(join_error)) => Err(RenderError::Encode(format!("the render task failed: {join_error}")).into()),
+            // The blocking render keeps its slot until it ends, so timed-out renders still count against concurrency.
+            Err(_) => Err(ImagingError::TimedOut(timeout)),
+        }
+    }
+}
