@@ -160,6 +160,8 @@ impl SqliteDatabase {
                 .fetch_one(&mut *reader)
                 .await
                 .db()?
+        } else if is_tags_only(query) {
+            count_tagged(&mut reader, query).await?
         } else {
             let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM assets a");
             push_filters(&mut count, query);
@@ -385,9 +387,11 @@ fn push_score(query: &mut QueryBuilder<'_, Sqlite>, keyword: Option<&str>) {
 
 /// Appends the WHERE clause shared by a page and its total.
 fn push_filters(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery) {
-    query
-        .push(" WHERE a.repository_id = ")
-        .push_bind(filters.repository_id);
+    let indexed_keyword = filters.keyword.as_deref().filter(|keyword| uses_search_index(keyword));
+    // With an indexed keyword, the unary `+` keeps SQLite off the repository index, so the query is driven by the
+    // trigram matches instead of walking every asset of the repository and probing the match list.
+    let repository_column = if indexed_keyword.is_some() { " WHERE +a.repository_id = " } else { " WHERE a.repository_id = " };
+    query.push(repository_column).push_bind(filters.repository_id);
     if let Some(kind) = &filters.kind {
         query.push(" AND a.kind = ").push_bind(kind.clone());
     }
@@ -402,8 +406,7 @@ fn push_filters(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery) {
         query.push(")");
     }
     if let Some(keyword) = &filters.keyword {
-        // The FTS5 query syntax ends a string at NUL, so such a keyword is only matched by the scan below.
-        if keyword.chars().count() >= MIN_INDEXED_KEYWORD_CHARS && !keyword.contains('\0') {
+        if uses_search_index(keyword) {
             query.push(" AND a.seq IN (SELECT rowid FROM asset_search WHERE asset_search MATCH ");
             query.push_bind(fts_phrase(keyword)).push(")");
         }
@@ -427,17 +430,21 @@ fn push_filters(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery) {
         }
         query.push(")");
     }
-    if !filters.tags.is_empty() {
-        query.push(
-            " AND (SELECT count(*) FROM asset_tags t WHERE t.asset_id = a.id AND t.tag_id IN (",
-        );
-        push_list(query, &filters.tags);
-        query.push(")) = ").push_bind(filters.tags.len() as i64);
+    // One EXISTS probe per tag: SQLite stops at the first assignment instead of counting them.
+    for tag in &filters.tags {
+        query.push(" AND EXISTS (SELECT 1 FROM asset_tags t WHERE t.asset_id = a.id AND t.tag_id = ");
+        query.push_bind(tag.clone()).push(")");
     }
 }
 
 /// Shortest keyword the trigram index can look up; shorter keywords scan the repository's assets.
 const MIN_INDEXED_KEYWORD_CHARS: usize = 3;
+
+/// Tells whether a keyword can be looked up in the trigram index. The FTS5 query syntax ends a string at NUL, so
+/// such a keyword is only matched by scanning.
+fn uses_search_index(keyword: &str) -> bool {
+    keyword.chars().count() >= MIN_INDEXED_KEYWORD_CHARS && !keyword.contains('\0')
+}
 
 /// Quotes a folded keyword as an FTS5 phrase, which the trigram tokenizer matches as a substring.
 fn fts_phrase(keyword: &str) -> String {
@@ -452,6 +459,31 @@ fn is_unfiltered(query: &ListQuery) -> bool {
         && query.uploader_id.is_none()
 }
 
+/// Tells whether tags are the only filter, so the total can be counted from the assignments.
+fn is_tags_only(query: &ListQuery) -> bool {
+    !query.tags.is_empty()
+        && query.keyword.is_none()
+        && query.kind.is_none()
+        && query.ids.is_empty()
+        && query.uploader_id.is_none()
+}
+
+/// Counts the assets that carry every tag of `query`, starting from the first tag's assignments instead of probing
+/// every asset of the repository.
+async fn count_tagged(connection: &mut sqlx::SqliteConnection, query: &ListQuery) -> DbResult<i64> {
+    let (first, others) = query.tags.split_first().expect("is_tags_only checked the tags");
+    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM asset_tags t0 WHERE t0.tag_id = ");
+    count.push_bind(first.clone());
+    // Tag ids are global, so the tag must be one of this repository's for its assignments to count.
+    count.push(" AND EXISTS (SELECT 1 FROM tags WHERE tags.id = t0.tag_id AND tags.repository_id = ");
+    count.push_bind(query.repository_id).push(")");
+    for tag in others {
+        count.push(" AND EXISTS (SELECT 1 FROM asset_tags t WHERE t.asset_id = t0.asset_id AND t.tag_id = ");
+        count.push_bind(tag.clone()).push(")");
+    }
+    count.build_query_scalar().fetch_one(&mut *connection).await.db()
+}
+
 /// Appends the keyset condition that starts a page after `after`.
 fn push_after(query: &mut QueryBuilder<'_, Sqlite>, after: &ListPosition, by_score: bool) {
     query.push(" AND (");
@@ -464,14 +496,10 @@ fn push_after(query: &mut QueryBuilder<'_, Sqlite>, after: &ListPosition, by_sco
             .push_bind(score)
             .push(" AND (");
     }
-    query.push("a.created_at < ").push_bind(after.created_at);
-    query
-        .push(" OR (a.created_at = ")
-        .push_bind(after.created_at);
-    query
-        .push(" AND a.id < ")
-        .push_bind(after.id.clone())
-        .push(")");
+    // A row-value comparison lets SQLite seek the creation index to the cursor even with bound parameters; the
+    // equivalent OR form makes it walk the index from the newest asset.
+    query.push("(a.created_at, a.id) < (").push_bind(after.created_at);
+    query.push(", ").push_bind(after.id.clone()).push(")");
     if by_score {
         query.push("))");
     }
