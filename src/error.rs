@@ -77,12 +77,8 @@ impl ApiError {
         )
     }
 
-    pub fn rate_limited(retry_after: u64) -> Self {
-        let mut error = Self::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
-            format!("Too many requests for this token; retry after {retry_after} s."),
-        );
+    pub fn rate_limited(retry_after: u64, message: String) -> Self {
+        let mut error = Self::new(StatusCode::TOO_MANY_REQUESTS, "rate_limited", message);
         error.retry_after = Some(retry_after);
         error
     }

@@ -16,21 +16,20 @@ use tower::ServiceExt;
 
 use crate::startup::NormalizedRouter;
 
-/// Time a client gets to send a request's headers.
-pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Serves `app` until `shutdown` completes, then gives open connections `grace` to finish their requests.
+/// Serves `app` until `shutdown` completes, then gives open connections `grace` to finish their requests. A client
+/// gets `header_timeout` to send a request's headers.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     app: NormalizedRouter,
     shutdown: impl Future<Output = ()>,
-    grace: impl Future<Output = ()>,
+    grace: Duration,
+    header_timeout: Duration,
 ) {
     let mut builder = Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_READ_TIMEOUT);
+        .header_read_timeout(header_timeout);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
@@ -68,6 +67,6 @@ pub async fn serve(
     drop(listener);
     tokio::select! {
         () = graceful.shutdown() => {}
-        () = grace => tracing::warn!("requests still in flight after the shutdown timeout were cut off"),
+        () = tokio::time::sleep(grace) => tracing::warn!("requests still in flight after the shutdown timeout were cut off"),
     }
 }

@@ -66,15 +66,14 @@ pub async fn serve(settings: ServeSettings, storage: StorageSettings) -> anyhow:
         .await
         .with_context(|| format!("failed to listen on {}", settings.listen))?;
     let address = listener.local_addr()?;
-    let public_url = settings
-        .public_url
-        .clone()
-        .unwrap_or_else(|| format!("http://{address}"));
-    let public_url = public_url.trim_end_matches('/').to_owned();
-    let files_base_url = settings
-        .files_public_url
-        .clone()
-        .unwrap_or_else(|| public_url.clone());
+    let public_url = match &settings.public_url {
+        Some(url) => base_url("--public-url", url)?,
+        None => format!("http://{address}"),
+    };
+    let files_base_url = match &settings.files_public_url {
+        Some(url) => base_url("--files-public-url", url)?,
+        None => public_url.clone(),
+    };
 
     let state = AppState {
         db: database.clone(),
@@ -104,10 +103,10 @@ pub async fn serve(settings: ServeSettings, storage: StorageSettings) -> anyhow:
         })),
     };
 
+    let app = app(state.clone(), &settings.cors_origins)?;
     bootstrap_demo(database.as_ref(), &public_url).await?;
     spawn_background_tasks(&state, &settings);
 
-    let app = app(state.clone(), &settings.cors_origins)?;
     state.ready.store(true, Ordering::Release);
     tracing::info!("listening on {address}");
 
@@ -146,15 +145,27 @@ pub fn app(state: AppState, cors_origins: &str) -> anyhow::Result<NormalizedRout
 pub type NormalizedRouter =
     tower::util::MapRequest<Router, fn(axum::extract::Request) -> axum::extract::Request>;
 
+/// Checks an absolute http(s) URL given as an option and returns it without a trailing slash.
+fn base_url(option: &str, url: &str) -> anyhow::Result<String> {
+    let trimmed = url.trim().trim_end_matches('/');
+    let parsed: axum::http::Uri = trimmed
+        .parse()
+        .with_context(|| format!("invalid {option} {url:?}: use an absolute URL such as https://media.example.com"))?;
+    let scheme_ok = matches!(parsed.scheme_str(), Some("http" | "https"));
+    if !scheme_ok || parsed.authority().is_none() || parsed.query().is_some() {
+        anyhow::bail!("invalid {option} {url:?}: use an absolute http or https URL such as https://media.example.com");
+    }
+    Ok(trimmed.to_owned())
+}
+
 fn cors_layer(origins: &str) -> anyhow::Result<CorsLayer> {
     let allow_origin = if origins.trim() == "*" || origins.trim().is_empty() {
         AllowOrigin::any()
     } else {
         let list = origins
             .split(',')
-            .map(|origin| HeaderValue::from_str(origin.trim()))
-            .collect::<Result<Vec<_>, _>>()
-            .context("invalid --cors-origins: list origins such as https://app.example.com, comma-separated")?;
+            .map(|origin| parse_origin(origin.trim()))
+            .collect::<anyhow::Result<Vec<_>>>()?;
         AllowOrigin::list(list)
     };
     Ok(CorsLayer::new()
@@ -174,6 +185,17 @@ fn cors_layer(origins: &str) -> anyhow::Result<CorsLayer> {
             HeaderName::from_static("x-request-id"),
         ])
         .max_age(Duration::from_secs(3600)))
+}
+
+/// Checks one entry of `--cors-origins`: a scheme and a host, with an optional port and nothing else.
+fn parse_origin(origin: &str) -> anyhow::Result<HeaderValue> {
+    let invalid = || anyhow::anyhow!("invalid origin {origin:?} in --cors-origins: list origins such as https://app.example.com, comma-separated");
+    let parsed: axum::http::Uri = origin.parse().map_err(|_| invalid())?;
+    let path_is_empty = parsed.path_and_query().is_none_or(|path| path.as_str().is_empty() || path.as_str() == "/");
+    if parsed.scheme().is_none() || parsed.authority().is_none() || !path_is_empty || origin.ends_with('/') {
+        return Err(invalid());
+    }
+    HeaderValue::from_str(origin).map_err(|_| invalid())
 }
 
 /// Returns the Prometheus recorder of this process, installing it on first use.
@@ -251,6 +273,7 @@ async fn run_until_stopped(
     state: AppState,
     shutdown_timeout: Duration,
 ) -> anyhow::Result<()> {
+    let header_timeout = state.config.read_timeout;
     let ready = state.ready.clone();
     let signal = async move {
         shutdown_signal().await;
@@ -261,7 +284,7 @@ async fn run_until_stopped(
         );
     };
 
-    crate::server::serve(listener, app, signal, tokio::time::sleep(shutdown_timeout)).await;
+    crate::server::serve(listener, app, signal, shutdown_timeout, header_timeout).await;
     tracing::info!("stopped");
     Ok(())
 }

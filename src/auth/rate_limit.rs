@@ -37,14 +37,30 @@ impl RateLimit {
     /// Counts one request of `token_id`; over the limit, returns a 429 whose `retry-after` is the wait in whole
     /// seconds, rounded up and at least 1.
     pub fn check(&self, token_id: &str) -> Result<(), ApiError> {
-        match self.limiter.check_key(&token_id.to_owned()) {
-            Ok(()) => Ok(()),
-            Err(not_until) => {
-                let wait = not_until.wait_time_from(self.clock.now());
-                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
-                Err(ApiError::rate_limited(seconds.max(1)))
-            }
-        }
+        self.wait_seconds(token_id).map_or(Ok(()), |seconds| {
+            Err(ApiError::rate_limited(
+                seconds,
+                format!("Too many requests for this token; retry after {seconds} s."),
+            ))
+        })
+    }
+
+    /// Counts one sign-in attempt for `email`; over the limit, returns a 429 like [`RateLimit::check`].
+    pub fn check_login(&self, email: &str) -> Result<(), ApiError> {
+        self.wait_seconds(email).map_or(Ok(()), |seconds| {
+            Err(ApiError::rate_limited(
+                seconds,
+                format!("Too many sign-in attempts for this email address; retry after {seconds} s."),
+            ))
+        })
+    }
+
+    /// Counts one request of `key`; returns the whole seconds to wait, at least 1, when it is over the limit.
+    fn wait_seconds(&self, key: &str) -> Option<u64> {
+        let not_until = self.limiter.check_key(&key.to_owned()).err()?;
+        let wait = not_until.wait_time_from(self.clock.now());
+        let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+        Some(seconds.max(1))
     }
 
     /// Forgets tokens whose bucket is full again, so memory does not grow with the number of tokens seen.

@@ -198,6 +198,7 @@ pub async fn run_user(command: UserCommand, storage: &StorageSettings) -> anyhow
     let (database, _store) = open_storage(storage).await?;
     match command {
         UserCommand::Create { email, repository } => {
+            let email = email.to_lowercase();
             if !email.contains('@') || email.trim() != email || email.len() > 320 {
                 bail!("invalid email {email:?}: send an address such as ada@example.com");
             }
@@ -213,6 +214,7 @@ pub async fn run_user(command: UserCommand, storage: &StorageSettings) -> anyhow
             }
         }
         UserCommand::SetPassword { email } => {
+            let email = email.to_lowercase();
             let mut line = String::new();
             std::io::stdin()
                 .read_line(&mut line)

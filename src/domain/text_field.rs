@@ -8,7 +8,7 @@ pub fn check_length(field: &str, value: &str) -> Result<(), String> {
     let length = value.chars().count();
     if length > MAX_TEXT_CHARS {
         return Err(format!(
-            "{field} has {length} characters; the maximum is {MAX_TEXT_CHARS}"
+            "`{field}` has {length} characters; send at most {MAX_TEXT_CHARS}."
         ));
     }
     Ok(())

@@ -45,10 +45,11 @@ pub async fn login(
     State(state): State<AppState>,
     JsonObject(body): JsonObject,
 ) -> ApiResult<String> {
-    let email = required_string(&body, "email")?;
+    // Emails are stored in lower case, so a sign-in matches whatever case the user types.
+    let email = required_string(&body, "email")?.to_lowercase();
     let password = required_string(&body, "password")?;
     if let Some(limit) = &state.login_limit {
-        limit.check(&email.to_lowercase())?;
+        limit.check_login(&email)?;
     }
 
     let user = state.db.find_user_by_email(&email).await?;
