@@ -10,7 +10,9 @@ pub struct Negotiated {
 }
 
 /// Picks the output format for a source whose own format is `source` (`None` when it cannot be encoded again, such
-/// as TIFF or BMP, which become PNG). `auto=format` prefers AVIF, then WebP, when the client accepts them.
+/// as TIFF or BMP, which become PNG). `auto=format` prefers AVIF, then WebP, when the client accepts them, except
+/// that GIF and WebP sources never become AVIF: they may be animated, and AVIF output is a still image, while an
+/// animated WebP keeps the frames.
 pub fn output_format(params: &ImageParams, source: Option<Format>, accept: Option<&str>) -> Negotiated {
     let varies_by_accept = params.auto_format && params.format.is_none();
     if let Some(format) = params.format {
@@ -18,7 +20,8 @@ pub fn output_format(params: &ImageParams, source: Option<Format>, accept: Optio
     }
     if params.auto_format {
         let accept = accept.unwrap_or_default();
-        if accepts(accept, "image/avif") {
+        let may_be_animated = matches!(source, Some(Format::Gif | Format::Webp));
+        if accepts(accept, "image/avif") && !may_be_animated {
             return Negotiated { format: Format::Avif, varies_by_accept };
         }
         if accepts(accept, "image/webp") {
@@ -72,6 +75,16 @@ mod tests {
     #[test]
     fn zero_quality_refuses_a_type() {
         assert_eq!(pick("auto=format", "image/avif;q=0,image/webp").format, Format::Webp);
+    }
+
+    #[test]
+    fn gif_and_webp_never_become_avif() {
+        let gif = output_format(&ImageParams::parse("auto=format"), Some(Format::Gif), Some(CHROME));
+        assert_eq!(gif.format, Format::Webp);
+        let webp = output_format(&ImageParams::parse("auto=format"), Some(Format::Webp), Some(CHROME));
+        assert_eq!(webp.format, Format::Webp);
+        let gif_for_curl = output_format(&ImageParams::parse("auto=format"), Some(Format::Gif), Some(CURL));
+        assert_eq!(gif_for_curl.format, Format::Gif);
     }
 
     #[test]

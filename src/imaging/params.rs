@@ -247,12 +247,13 @@ impl ImageParams {
         params
     }
 
-    /// Tells whether the parameters change the pixels or the format; when they do not, the stored bytes are served.
+    /// Tells whether the parameters change the pixels. When they do not, and `fm` names no other format than the
+    /// source's, the stored bytes are served.
     pub fn changes_pixels(&self) -> bool {
         self.width.is_some()
             || self.height.is_some()
             || self.rect.is_some()
-            || self.format.is_some()
+            || self.aspect_ratio.is_some() && matches!(self.fit, Fit::Crop | Fit::Min | Fit::Fill | Fit::FillMax)
             || self.background.is_some() && matches!(self.fit, Fit::Fill | Fit::FillMax)
             || self.blur.is_some()
             || self.saturation.is_some()
@@ -452,5 +453,8 @@ mod tests {
     fn auto_alone_changes_no_pixels() {
         assert!(!ImageParams::parse("auto=format,compress").changes_pixels());
         assert!(ImageParams::parse("w=10").changes_pixels());
+        assert!(!ImageParams::parse("fm=png&q=20").changes_pixels(), "a format alone re-encodes the same pixels");
+        assert!(ImageParams::parse("ar=1:1&fit=crop").changes_pixels(), "ar crops with fit=crop");
+        assert!(!ImageParams::parse("ar=1:1").changes_pixels(), "ar is ignored with fit=clip");
     }
 }

@@ -1,7 +1,8 @@
 //! Rendering of one image variant: decode under limits, orient, crop, resize, adjust, pad and encode.
 //!
 //! Runs on a blocking thread; the caller bounds concurrency and time. Decoded pixels never carry metadata, so the
-//! output has no EXIF orientation, location or camera data.
+//! output has no EXIF orientation, location or camera data. SVG sources are rasterised by `svg`, and animated GIF
+//! and WebP sources keep their frames through `animation` when the output format can animate.
 
 use std::io::Cursor;
 
@@ -10,9 +11,13 @@ use image::{DynamicImage, ImageDecoder, ImageReader, Limits, Rgba, RgbaImage};
 
 use super::geometry::{plan, Padding, Plan};
 use super::params::{Color, Format, ImageParams};
+use super::{animation, svg};
 
 /// Quality used when the request sets none, as on imgix.
 pub const DEFAULT_QUALITY: u8 = 75;
+/// Speed of the GIF color quantizer, from 1 (best palette, slowest) to 30; 10 is the `gif` crate's suggested
+/// compromise and is several times faster than 1.
+pub(super) const GIF_SPEED: i32 = 10;
 
 /// Limits that bound the cost of one render.
 #[derive(Debug, Clone, Copy)]
@@ -30,6 +35,11 @@ pub enum RenderError {
     SourceTooLarge { width: u32, height: u32, limit: u64 },
     #[error("the source cannot be decoded: {0}")]
     Decode(#[from] image::ImageError),
+    #[error("the SVG document cannot be parsed: {0}")]
+    InvalidSvg(String),
+    /// Rasterising an SVG would need pixel buffers (canvas, layers, masks, pattern tiles) larger than the limit.
+    #[error("rasterising the SVG needs about {pixels} pixels of buffers, more than the limit of {limit}")]
+    SvgBuffersTooLarge { pixels: u64, limit: u64 },
     #[error("encoding failed: {0}")]
     Encode(String),
 }
@@ -51,8 +61,26 @@ pub fn source_dimensions(source: &[u8]) -> Result<(u32, u32), RenderError> {
 
 /// Renders `source` with `params` into `format`.
 pub fn render(source: &[u8], params: &ImageParams, format: Format, limits: RenderLimits) -> Result<Rendered, RenderError> {
-    let mut image = decode(source, limits)?;
+    if svg::is_svg(source) {
+        let (scaled, plan) = svg::rasterise(source, params, limits)?;
+        return encode_rendered(&finish(scaled, &plan, params, format), params, format);
+    }
+    if let Some(rendered) = animation::render(source, params, format, limits)? {
+        return Ok(rendered);
+    }
 
+    let image = decode(source, limits)?;
+    let output = transform(image, params, format, limits)?;
+    encode_rendered(&output, params, format)
+}
+
+/// Applies `rot`, `flip`, the planned crop and resize, `sat`, `blur` and the padding to an upright image.
+pub(super) fn transform(
+    mut image: DynamicImage,
+    params: &ImageParams,
+    format: Format,
+    limits: RenderLimits,
+) -> Result<RgbaImage, RenderError> {
     image = match params.rotation {
         90 => image.rotate90(),
         180 => image.rotate180(),
@@ -67,17 +95,24 @@ pub fn render(source: &[u8], params: &ImageParams, format: Format, limits: Rende
     }
 
     let plan = plan(image.width(), image.height(), params, limits.max_output_dimension);
-    let mut output = resize(&image, &plan)?;
+    let scaled = resize(&image, &plan)?;
+    Ok(finish(scaled, &plan, params, format))
+}
+
+/// Applies `sat` and `blur` to the scaled image and places it on the planned canvas.
+pub(super) fn finish(mut scaled: RgbaImage, plan: &Plan, params: &ImageParams, format: Format) -> RgbaImage {
     if let Some(amount) = params.saturation {
-        saturate(&mut output, amount);
+        saturate(&mut scaled, amount);
     }
     if let Some(radius) = params.blur {
-        output = image::imageops::fast_blur(&output, blur_sigma(radius));
+        scaled = image::imageops::fast_blur(&scaled, blur_sigma(radius));
     }
-    let output = pad(output, &plan, params.background, format);
+    pad(scaled, plan, params.background, format)
+}
 
+fn encode_rendered(output: &RgbaImage, params: &ImageParams, format: Format) -> Result<Rendered, RenderError> {
     let quality = params.quality.unwrap_or(DEFAULT_QUALITY);
-    let bytes = encode(&output, format, quality, params.background)?;
+    let bytes = encode(output, format, quality, params.background)?;
     Ok(Rendered { bytes, format, width: output.width(), height: output.height() })
 }
 
@@ -91,17 +126,22 @@ fn decode(source: &[u8], limits: RenderLimits) -> Result<DynamicImage, RenderErr
         return Err(RenderError::SourceTooLarge { width, height, limit: limits.max_source_pixels });
     }
 
-    let mut decoder_limits = Limits::default();
-    decoder_limits.max_image_width = Some(width);
-    decoder_limits.max_image_height = Some(height);
-    // Eight bytes per pixel covers 16-bit RGBA; the decoder refuses to allocate more.
-    decoder_limits.max_alloc = Some(limits.max_source_pixels.saturating_mul(8));
-    decoder.set_limits(decoder_limits)?;
+    decoder.set_limits(decoder_limits(width, height, limits))?;
 
     let orientation = decoder.orientation()?;
     let mut image = DynamicImage::from_decoder(decoder)?;
     image.apply_orientation(orientation);
     Ok(image)
+}
+
+/// Returns decoder limits that allow the stated `width` x `height` and nothing larger.
+pub(super) fn decoder_limits(width: u32, height: u32, limits: RenderLimits) -> Limits {
+    let mut decoder_limits = Limits::default();
+    decoder_limits.max_image_width = Some(width);
+    decoder_limits.max_image_height = Some(height);
+    // Eight bytes per pixel covers 16-bit RGBA; the decoder refuses to allocate more.
+    decoder_limits.max_alloc = Some(limits.max_source_pixels.saturating_mul(8));
+    decoder_limits
 }
 
 /// Crops the planned source region and scales it to the planned size, in 8-bit RGBA.
@@ -205,7 +245,7 @@ fn encode(image: &RgbaImage, format: Format, quality: u8, background: Option<Col
             DynamicImage::ImageRgba8(image.clone()).write_with_encoder(encoder).map_err(encode_error)?;
         }
         Format::Gif => {
-            let mut encoder = image::codecs::gif::GifEncoder::new(&mut bytes);
+            let mut encoder = image::codecs::gif::GifEncoder::new_with_speed(&mut bytes, GIF_SPEED);
             encoder.encode_frame(image::Frame::new(image.clone())).map_err(encode_error)?;
         }
     }

@@ -48,13 +48,9 @@ impl Imaging {
 
     /// Renders on a blocking thread once a slot is free; refuses at once when the queue is full.
     pub async fn render(&self, source: Bytes, params: ImageParams, format: Format) -> Result<Rendered, ImagingError> {
-        if self.waiting.fetch_add(1, Ordering::AcqRel) >= self.config.queue + self.config.concurrency {
-            self.waiting.fetch_sub(1, Ordering::AcqRel);
-            return Err(ImagingError::Busy);
-        }
-        let result = self.render_in_slot(source, params, format).await;
-        self.waiting.fetch_sub(1, Ordering::AcqRel);
-        result
+        let _place = QueuePlace::take(&self.waiting, self.config.queue + self.config.concurrency)
+            .ok_or(ImagingError::Busy)?;
+        self.render_in_slot(source, params, format).await
     }
 
     async fn render_in_slot(&self, source: Bytes, params: ImageParams, format: Format) -> Result<Rendered, ImagingError> {
@@ -76,5 +72,43 @@ impl Imaging {
             // The blocking render keeps its slot until it ends, so timed-out renders still count against concurrency.
             Err(_) => Err(ImagingError::TimedOut(timeout)),
         }
+    }
+}
+
+/// A place among the renders running or waiting, given back on drop, so that a request whose future is dropped
+/// (the client went away, or a timeout layer gave up) does not keep its place for ever.
+struct QueuePlace<'a> {
+    waiting: &'a AtomicUsize,
+}
+
+impl<'a> QueuePlace<'a> {
+    /// Takes a place when fewer than `capacity` are taken.
+    fn take(waiting: &'a AtomicUsize, capacity: usize) -> Option<Self> {
+        if waiting.fetch_add(1, Ordering::AcqRel) >= capacity {
+            waiting.fetch_sub(1, Ordering::AcqRel);
+            return None;
+        }
+        Some(Self { waiting })
+    }
+}
+
+impl Drop for QueuePlace<'_> {
+    fn drop(&mut self) {
+        self.waiting.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_place_is_given_back_on_drop() {
+        let waiting = AtomicUsize::new(0);
+        let first = QueuePlace::take(&waiting, 1).expect("a free place");
+        assert!(QueuePlace::take(&waiting, 1).is_none(), "the only place is taken");
+        drop(first);
+        assert!(QueuePlace::take(&waiting, 1).is_some(), "the place was given back");
+        assert_eq!(waiting.load(Ordering::Acquire), 0);
     }
 }

@@ -2,7 +2,8 @@
 //!
 //! A variant's storage key and ETag come from the source's SHA-256 and the normalised parameters with the chosen
 //! format, so the order of the query and `%2C` for commas make no new variant. An empty cached object records that
-//! `auto=compress` could not make the file smaller, so the stored bytes are served instead.
+//! `auto=compress` could not make the file smaller, so the stored bytes are served instead. SVG is served as
+//! stored unless `fm` requests a raster format.
 
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
@@ -41,19 +42,23 @@ pub async fn respond(
     method: &Method,
 ) -> ApiResult<VariantResponse> {
     let params = ImageParams::parse(query);
+    // A vector image scales itself, so only an explicit raster `fm` rasterises it, whatever `Accept` says.
+    if asset.content_type.starts_with("image/svg") && params.format.is_none() {
+        return Ok(VariantResponse::Original { vary_accept: false });
+    }
     let source_format = source_format(&asset.content_type);
     let accept = headers.get(header::ACCEPT).and_then(|value| value.to_str().ok());
     let chosen = output_format(&params, source_format, accept);
     let vary_accept = chosen.varies_by_accept;
 
-    // NOTE: SVG is served as stored; rasterising it for a raster `fm` is not implemented yet.
-    let same_format = source_format == Some(chosen.format);
+    // `pjpg` is encoded as a baseline JPEG, so it does not change a JPEG source either.
+    let same_format = source_format.map(baseline) == Some(baseline(chosen.format));
     let nothing_to_do = !params.changes_pixels() && (same_format || source_format.is_none() && params.format.is_none());
-    if asset.content_type.starts_with("image/svg") || (nothing_to_do && (!params.auto_compress || source_format.is_none())) {
+    if nothing_to_do && (!params.auto_compress || source_format.is_none()) {
         return Ok(VariantResponse::Original { vary_accept });
     }
 
-    let fingerprint = variant_fingerprint(&params, chosen.format);
+    let fingerprint = variant_fingerprint(&asset.sha256, &params, chosen.format);
     let key = format!("variants/{}/{fingerprint}", asset.sha256);
     let etag = format!("\"v{fingerprint}\"");
     let response_headers = variant_headers(chosen.format, &etag, vary_accept);
@@ -106,6 +111,16 @@ async fn render_and_store(
         Ok(rendered) => rendered,
         Err(ImagingError::Render(RenderError::SourceTooLarge { width, height, limit })) => {
             return Err(source_too_large(width, height, limit))
+        }
+        Err(ImagingError::Render(RenderError::SvgBuffersTooLarge { pixels, limit })) => {
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "source_too_large",
+                format!(
+                    "Rasterising this SVG at the requested size needs about {pixels} pixels of buffers, more than \
+                     the limit of {limit}; request a smaller size or the SVG itself without `fm`."
+                ),
+            ))
         }
         Err(ImagingError::Render(error)) => {
             tracing::warn!(asset_id = %asset.id, error = %error, "rendering failed; serving the stored bytes");
@@ -215,10 +230,11 @@ fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
         .is_some_and(|value| value.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag))
 }
 
-/// Returns a digest of the normalised parameters and the output format.
-fn variant_fingerprint(params: &ImageParams, format: Format) -> String {
-    let digest = Sha256::digest(format!("{}fm={}", params.canonical(), format.as_str()).as_bytes());
-    hex::encode(&digest[..16])
+/// Returns a digest of the source's SHA-256, the normalised parameters and the output format, so that the ETag of
+/// a variant differs between sources as well as between parameters.
+fn variant_fingerprint(source_sha256: &str, params: &ImageParams, format: Format) -> String {
+    let text = format!("{source_sha256};{}fm={}", params.canonical(), format.as_str());
+    hex::encode(&Sha256::digest(text.as_bytes())[..16])
 }
 
 /// Returns the format a source can be encoded back to, from its stored media type.
@@ -231,4 +247,12 @@ fn source_format(content_type: &str) -> Option<Format> {
         "image/avif" => Format::Avif,
         _ => return None,
     })
+}
+
+/// Maps `pjpg` to `jpg`, the format it is encoded as.
+fn baseline(format: Format) -> Format {
+    match format {
+        Format::ProgressiveJpeg => Format::Jpeg,
+        other => other,
+    }
 }

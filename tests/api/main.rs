@@ -9,6 +9,7 @@ mod auth_api;
 mod cli;
 mod delete;
 mod files;
+mod image_cache;
 mod image_params;
 mod listing;
 mod operations;

@@ -473,9 +473,10 @@ async fn interrupted_upload_leaves_nothing_behind() {
     .into_bytes();
     request.extend_from_slice(&body[..body.len() - 200]);
 
-    // The body stalls before its end; the server is killed while it waits for the rest.
+    // The body stalls before its end; the server is killed while it waits for the rest. The wait leaves time for
+    // the first 5 MiB part to reach the disk also on a loaded machine.
     let _ =
-        crate::helpers::raw_http(server.addr, &request, true, Duration::from_millis(1500)).await;
+        crate::helpers::raw_http(server.addr, &request, true, Duration::from_millis(4000)).await;
     let data_dir = server.stop();
     assert!(
         data_dir_has_file_starting_with(data_dir.path(), prefix),
