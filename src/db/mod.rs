@@ -293,8 +293,8 @@ pub trait Database: Send + Sync + 'static {
     async fn record_variant(&self, storage_key: &str, source_sha256: &str, size: i64, now: i64) -> DbResult<()>;
     /// Returns the total size of the recorded variants.
     async fn variants_size(&self) -> DbResult<i64>;
-    /// Returns up to `limit` variants, least recently used first.
-    async fn least_used_variants(&self, limit: u32) -> DbResult<Vec<String>>;
+    /// Returns up to `limit` variants with their sizes, least recently used first.
+    async fn least_used_variants(&self, limit: u32) -> DbResult<Vec<(String, i64)>>;
     /// Returns the variants rendered from `source_sha256` when no asset has those bytes any more.
     async fn orphaned_variants(&self, source_sha256: &str) -> DbResult<Vec<String>>;
     async fn remove_variant(&self, storage_key: &str) -> DbResult<()>;

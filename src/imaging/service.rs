@@ -37,13 +37,20 @@ pub enum ImagingError {
 /// The renderer shared by every request.
 pub struct Imaging {
     pub config: ImagingConfig,
+    /// Held while the variant cache is being trimmed to its budget.
+    pub eviction: tokio::sync::Mutex<()>,
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
 }
 
 impl Imaging {
     pub fn new(config: ImagingConfig) -> Self {
-        Self { slots: Arc::new(Semaphore::new(config.concurrency.max(1))), waiting: AtomicUsize::new(0), config }
+        Self {
+            eviction: tokio::sync::Mutex::new(()),
+            slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
+            waiting: AtomicUsize::new(0),
+            config,
+        }
     }
 
     /// Renders on a blocking thread once a slot is free; refuses at once when the queue is full.

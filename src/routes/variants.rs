@@ -171,30 +171,35 @@ fn touch(state: &AppState, key: &str, sha256: &str, size: usize) {
     });
 }
 
-/// Evicts the least recently used variants, in the background, while the cache is over its budget.
+/// Evicts the least recently used variants, in the background, until the cache is within its budget. One eviction
+/// runs at a time per server, so concurrent renders do not evict the same bytes twice over.
 fn enforce_budget(state: &AppState) {
     let state = state.clone();
     tokio::spawn(async move {
+        let Ok(_running) = state.imaging.eviction.try_lock() else {
+            return;
+        };
         let budget = state.imaging.config.cache_budget as i64;
-        loop {
-            let used = match state.db.variants_size().await {
-                Ok(used) => used,
-                Err(error) => {
-                    tracing::warn!(error = %error, "failed to measure the variant cache");
+        let mut used = match state.db.variants_size().await {
+            Ok(used) => used,
+            Err(error) => {
+                tracing::warn!(error = %error, "failed to measure the variant cache");
+                return;
+            }
+        };
+        while used > budget {
+            let Ok(oldest) = state.db.least_used_variants(EVICTION_BATCH).await else {
+                return;
+            };
+            if oldest.is_empty() {
+                return;
+            }
+            for (key, size) in oldest {
+                if used <= budget {
                     return;
                 }
-            };
-            if used <= budget {
-                return;
-            }
-            let Ok(keys) = state.db.least_used_variants(EVICTION_BATCH).await else {
-                return;
-            };
-            if keys.is_empty() {
-                return;
-            }
-            for key in keys {
                 remove_variant(&state, &key).await;
+                used -= size;
             }
         }
     });

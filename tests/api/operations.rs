@@ -473,11 +473,18 @@ async fn interrupted_upload_leaves_nothing_behind() {
     .into_bytes();
     request.extend_from_slice(&body[..body.len() - 200]);
 
-    // The body stalls before its end; the server is killed while it waits for the rest. The wait leaves time for
-    // the first 5 MiB part to reach the disk also on a loaded machine.
-    let _ =
-        crate::helpers::raw_http(server.addr, &request, true, Duration::from_millis(4000)).await;
+    // The body stalls before its end; the server is killed while it waits for the rest, once the first part of the
+    // upload is on disk (polled, because a loaded machine may take seconds to get there).
+    let address = server.addr;
+    let client = tokio::spawn(async move {
+        crate::helpers::raw_http(address, &request, true, Duration::from_secs(60)).await
+    });
+    let written_by = Instant::now() + Duration::from_secs(30);
+    while !data_dir_has_file_starting_with(server.data_dir(), prefix) && Instant::now() < written_by {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     let data_dir = server.stop();
+    client.abort();
     assert!(
         data_dir_has_file_starting_with(data_dir.path(), prefix),
         "precondition: the upload streamed its first bytes to storage before the kill"

@@ -287,8 +287,8 @@ impl Database for SqliteDatabase {
             .db()
     }
 
-    async fn least_used_variants(&self, limit: u32) -> DbResult<Vec<String>> {
-        sqlx::query_scalar("SELECT storage_key FROM variants ORDER BY last_used LIMIT ?")
+    async fn least_used_variants(&self, limit: u32) -> DbResult<Vec<(String, i64)>> {
+        sqlx::query_as("SELECT storage_key, size FROM variants ORDER BY last_used, storage_key LIMIT ?")
             .bind(limit)
             .fetch_all(&self.pool)
             .await
