@@ -1,6 +1,6 @@
 //! Reading the unread rest of a request body before the response goes out.
 //!
-//! A handler that answers early (401, 403, 429, a 400 on the headers) leaves the body unread. If the server then
+//! A handler that responds early (401, 403, 429, a 400 on the headers) leaves the body unread. If the server then
 //! closes the connection, a client that is still sending gets a reset instead of the response: Node's `fetch`, which
 //! `@prismicio/client` uses, reports `EPIPE` and never sees the 429 it would retry. So every request body the handler
 //! did not finish is read and discarded, within a byte and a time budget, before the response is returned.
@@ -18,9 +18,9 @@ use bytes::Bytes;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use http_body_util::BodyExt;
 
-/// Longest time spent draining one body.
+/// Maximum time spent draining one body.
 const MAX_DRAIN_TIME: Duration = Duration::from_secs(5);
-/// Longest pause of the client tolerated while draining.
+/// Maximum pause of the client tolerated while draining.
 const DRAIN_IDLE: Duration = Duration::from_secs(1);
 
 /// Byte budget for draining, shared by every request.

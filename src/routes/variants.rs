@@ -25,7 +25,7 @@ const VARIANT_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
 /// Variants evicted per pass when the cache is over its budget.
 const EVICTION_BATCH: u32 = 50;
 
-/// What to send for an image request with parameters.
+/// Response to an image request with parameters.
 pub enum VariantResponse {
     /// A rendered variant, or a 304 for one.
     Rendered(Response),
@@ -42,7 +42,7 @@ pub async fn respond(
     method: &Method,
 ) -> ApiResult<VariantResponse> {
     let params = ImageParams::parse(query);
-    // A vector image scales itself, so only an explicit raster `fm` rasterises it, whatever `Accept` says.
+    // A vector image scales itself, so only an explicit raster `fm` rasterises it, whatever `Accept` lists.
     if asset.content_type.starts_with("image/svg") && params.format.is_none() {
         return Ok(VariantResponse::Original { vary_accept: false });
     }
