@@ -45,9 +45,32 @@ pub struct LatencyArgs {
     /// Seed of the random choice of keywords and tags.
     #[arg(long, default_value_t = 7)]
     seed: u64,
+    /// Scenario groups to run, in this order.
+    #[arg(
+        long,
+        value_enum,
+        value_delimiter = ',',
+        default_value = "plain,keyword,short-keyword,tags,deep"
+    )]
+    groups: Vec<Group>,
     /// Writes the results as JSON to this file as well.
     #[arg(long)]
     json: Option<std::path::PathBuf>,
+}
+
+/// A group of scenarios.
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum Group {
+    /// `GET /assets` without filters.
+    Plain,
+    /// Keywords of 3 or more characters: any word of the list, and the 10 most frequent words.
+    Keyword,
+    /// Keywords of 1 or 2 characters.
+    ShortKeyword,
+    /// One tag, and two tags.
+    Tags,
+    /// A cursor walk to the deep page, then the first page and the deep page.
+    Deep,
 }
 
 /// Keywords of 1 or 2 characters, which the trigram index cannot serve.
@@ -84,142 +107,166 @@ pub fn run(args: LatencyArgs) -> anyhow::Result<()> {
             ("authorization", &authorization),
         ],
     )?;
-    let mut rng = StdRng::seed_from_u64(args.seed);
-    let limit = args.limit;
-    let short_requests = (args.requests / 5).max(20);
-    let budget = Budget {
-        seconds: Duration::from_secs(args.scenario_seconds),
-        min_requests: args.min_requests,
+    let mut runner = Runner {
+        connection: &mut connection,
+        budget: Budget {
+            seconds: Duration::from_secs(args.scenario_seconds),
+            min_requests: args.min_requests,
+        },
+        warmup: args.warmup,
+        results: Vec::new(),
     };
+    print_header();
 
-    let tags = tag_ids(&mut connection)?;
-    let long_words: Vec<&str> = WORDS
-        .iter()
-        .copied()
-        .filter(|word| word.len() >= 3)
-        .collect();
-    let frequent_words: Vec<&str> = long_words.iter().copied().take(10).collect();
-
-    let mut scenarios = Vec::new();
-    let plain = format!("/assets?limit={limit}");
-    scenarios.push(measure(
-        &mut connection,
-        budget,
-        "plain",
-        args.requests,
-        args.warmup,
-        |_| plain.clone(),
-    )?);
-    scenarios.push(measure(
-        &mut connection,
-        budget,
-        "keyword, any word of 3+ characters",
-        args.requests,
-        args.warmup,
-        |_| {
-            format!(
-                "/assets?limit={limit}&keyword={}",
-                long_words.choose(&mut rng).expect("the list is not empty")
-            )
-        },
-    )?);
-    let mut rng = StdRng::seed_from_u64(args.seed + 1);
-    scenarios.push(measure(
-        &mut connection,
-        budget,
-        "keyword, 10 most frequent words",
-        args.requests,
-        args.warmup,
-        |_| {
-            format!(
-                "/assets?limit={limit}&keyword={}",
-                frequent_words
-                    .choose(&mut rng)
-                    .expect("the list is not empty")
-            )
-        },
-    )?);
-    let mut rng = StdRng::seed_from_u64(args.seed + 2);
-    scenarios.push(measure(
-        &mut connection,
-        budget,
-        "keyword of 1-2 characters",
-        short_requests,
-        2,
-        |_| {
-            format!(
-                "/assets?limit={limit}&keyword={}",
-                SHORT_KEYWORDS
-                    .choose(&mut rng)
-                    .expect("the list is not empty")
-            )
-        },
-    )?);
-    if tags.is_empty() {
-        eprintln!("the repository has no tags; skipping the tag scenarios");
-    } else {
-        let mut rng = StdRng::seed_from_u64(args.seed + 3);
-        scenarios.push(measure(
-            &mut connection,
-            budget,
-            "tags, one tag",
-            args.requests,
-            args.warmup,
-            |_| {
-                format!(
-                    "/assets?limit={limit}&tags={}",
-                    tags.choose(&mut rng).expect("the list is not empty")
-                )
-            },
-        )?);
-        let mut rng = StdRng::seed_from_u64(args.seed + 4);
-        scenarios.push(measure(
-            &mut connection,
-            budget,
-            "tags, two tags",
-            args.requests,
-            args.warmup,
-            |_| {
-                let pair: Vec<&String> = tags.choose_multiple(&mut rng, 2).collect();
-                format!(
-                    "/assets?limit={limit}&tags={}",
-                    pair.iter()
-                        .map(|tag| tag.as_str())
-                        .collect::<Vec<_>>()
-                        .join("&tags=")
-                )
-            },
-        )?);
+    let limit = args.limit;
+    for group in &args.groups {
+        match group {
+            Group::Plain => {
+                let plain = format!("/assets?limit={limit}");
+                runner.measure("plain", args.requests, |_| plain.clone())?;
+            }
+            Group::Keyword => {
+                let long_words: Vec<&str> = WORDS
+                    .iter()
+                    .copied()
+                    .filter(|word| word.len() >= 3)
+                    .collect();
+                let frequent_words = &long_words[..10];
+                let mut rng = StdRng::seed_from_u64(args.seed);
+                runner.measure("keyword, any word of 3+ characters", args.requests, |_| {
+                    keyword_path(limit, choose(&mut rng, &long_words))
+                })?;
+                runner.measure("keyword, 10 most frequent words", args.requests, |_| {
+                    keyword_path(limit, choose(&mut rng, frequent_words))
+                })?;
+            }
+            Group::ShortKeyword => {
+                let mut rng = StdRng::seed_from_u64(args.seed + 1);
+                let requests = (args.requests / 5).max(20);
+                runner.measure("keyword of 1-2 characters", requests, |_| {
+                    keyword_path(limit, choose(&mut rng, SHORT_KEYWORDS))
+                })?;
+            }
+            Group::Tags => {
+                let tags = tag_ids(runner.connection)?;
+                if tags.len() < 2 {
+                    eprintln!("the repository has fewer than 2 tags; skipping the tag scenarios");
+                    continue;
+                }
+                let mut rng = StdRng::seed_from_u64(args.seed + 2);
+                runner.measure("tags, one tag", args.requests, |_| {
+                    format!("/assets?limit={limit}&tags={}", choose(&mut rng, &tags))
+                })?;
+                runner.measure("tags, two tags", args.requests, |_| {
+                    let pair: Vec<&String> = tags.choose_multiple(&mut rng, 2).collect();
+                    format!("/assets?limit={limit}&tags={}&tags={}", pair[0], pair[1])
+                })?;
+            }
+            Group::Deep => {
+                let deep_cursor = runner.walk_cursor(limit, args.deep_items)?;
+                let first = format!("/assets?limit={limit}");
+                let deep = format!("/assets?limit={limit}&cursor={deep_cursor}");
+                runner.measure("first page (for the deep page)", args.requests, |_| {
+                    first.clone()
+                })?;
+                runner.measure(
+                    &format!("page after {} items, from its cursor", args.deep_items),
+                    args.requests,
+                    |_| deep.clone(),
+                )?;
+            }
+        }
     }
 
-    let (walk, deep_cursor) = walk_cursor(&mut connection, limit, args.deep_items)?;
-    scenarios.push(walk);
-    let first = format!("/assets?limit={limit}");
-    let deep = format!("/assets?limit={limit}&cursor={deep_cursor}");
-    scenarios.push(measure(
-        &mut connection,
-        budget,
-        "first page (for the deep page)",
-        args.requests,
-        args.warmup,
-        |_| first.clone(),
-    )?);
-    scenarios.push(measure(
-        &mut connection,
-        budget,
-        &format!("page after {} items, from its cursor", args.deep_items),
-        args.requests,
-        args.warmup,
-        |_| deep.clone(),
-    )?);
-
-    print_table(&scenarios);
     if let Some(path) = &args.json {
-        let results: Vec<Value> = scenarios.iter().map(summary).collect();
-        std::fs::write(path, serde_json::to_string_pretty(&results)?)
+        std::fs::write(path, serde_json::to_string_pretty(&runner.results)?)
             .with_context(|| format!("writing {}", path.display()))?;
     }
     Ok(())
+}
+
+fn keyword_path(limit: u32, keyword: impl std::fmt::Display) -> String {
+    format!("/assets?limit={limit}&keyword={keyword}")
+}
+
+fn choose<'a, T>(rng: &mut StdRng, values: &'a [T]) -> &'a T {
+    values.choose(rng).expect("the list is not empty")
+}
+
+/// Sends the requests of the scenarios over one connection and prints each scenario's row as soon as it is measured,
+/// so that a failure later in the run keeps the rows measured so far.
+struct Runner<'a> {
+    connection: &'a mut Connection,
+    budget: Budget,
+    warmup: usize,
+    results: Vec<Value>,
+}
+
+impl Runner<'_> {
+    /// Sends `warmup` unmeasured then up to `count` measured requests, the path of request `i` being `path(i)`.
+    fn measure(
+        &mut self,
+        name: &str,
+        count: usize,
+        mut path: impl FnMut(usize) -> String,
+    ) -> anyhow::Result<()> {
+        for index in 0..self.warmup {
+            timed_fetch(self.connection, &path(index))?;
+        }
+        let mut scenario = Scenario {
+            name: name.to_owned(),
+            durations: Vec::with_capacity(count),
+            totals: Vec::new(),
+        };
+        let started = Instant::now();
+        for index in 0..count {
+            if index >= self.budget.min_requests && started.elapsed() > self.budget.seconds {
+                eprintln!(
+                    "{name}: stopped after {index} requests and {} s",
+                    self.budget.seconds.as_secs()
+                );
+                break;
+            }
+            let (duration, page) = timed_fetch(self.connection, &path(index))?;
+            scenario.durations.push(duration);
+            scenario.totals.push(page["total"].as_i64().unwrap_or(-1));
+        }
+        self.record(&scenario);
+        Ok(())
+    }
+
+    /// Walks pages by cursor until `items` items were seen, records every page's latency, and returns the cursor
+    /// there.
+    fn walk_cursor(&mut self, limit: u32, items: usize) -> anyhow::Result<String> {
+        let mut scenario = Scenario {
+            name: format!("every page of a cursor walk over {items} items"),
+            durations: Vec::new(),
+            totals: Vec::new(),
+        };
+        let mut seen = 0;
+        let mut path = format!("/assets?limit={limit}");
+        loop {
+            let (duration, page) = timed_fetch(self.connection, &path)?;
+            scenario.durations.push(duration);
+            scenario.totals.push(page["total"].as_i64().unwrap_or(-1));
+            seen += page["items"].as_array().map_or(0, Vec::len);
+            let cursor = page["cursor"]
+                .as_str()
+                .context("the walk reached the last page before the deep page")?
+                .to_owned();
+            if seen >= items {
+                self.record(&scenario);
+                return Ok(cursor);
+            }
+            path = format!("/assets?limit={limit}&cursor={cursor}");
+        }
+    }
+
+    fn record(&mut self, scenario: &Scenario) {
+        let row = summary(scenario);
+        print_row(&row);
+        self.results.push(row);
+    }
 }
 
 /// Returns the ids of the repository's tags.
@@ -240,69 +287,6 @@ fn tag_ids(connection: &mut Connection) -> anyhow::Result<Vec<String>> {
         .iter()
         .filter_map(|tag| tag["id"].as_str().map(str::to_owned))
         .collect())
-}
-
-/// Sends `warmup` unmeasured then up to `count` measured requests, the path of request `i` being `path(i)`.
-fn measure(
-    connection: &mut Connection,
-    budget: Budget,
-    name: &str,
-    count: usize,
-    warmup: usize,
-    mut path: impl FnMut(usize) -> String,
-) -> anyhow::Result<Scenario> {
-    for index in 0..warmup {
-        timed_fetch(connection, &path(index))?;
-    }
-    let mut scenario = Scenario {
-        name: name.to_owned(),
-        durations: Vec::with_capacity(count),
-        totals: Vec::new(),
-    };
-    let started = Instant::now();
-    for index in 0..count {
-        if index >= budget.min_requests && started.elapsed() > budget.seconds {
-            eprintln!(
-                "{name}: stopped after {index} requests and {} s",
-                budget.seconds.as_secs()
-            );
-            break;
-        }
-        let (duration, page) = timed_fetch(connection, &path(index))?;
-        scenario.durations.push(duration);
-        scenario.totals.push(page["total"].as_i64().unwrap_or(-1));
-    }
-    eprintln!("measured {name}");
-    Ok(scenario)
-}
-
-/// Walks pages by cursor until `items` items were seen; returns the latency of every page and the cursor there.
-fn walk_cursor(
-    connection: &mut Connection,
-    limit: u32,
-    items: usize,
-) -> anyhow::Result<(Scenario, String)> {
-    let mut scenario = Scenario {
-        name: format!("every page of a cursor walk over {items} items"),
-        durations: Vec::new(),
-        totals: Vec::new(),
-    };
-    let mut seen = 0;
-    let mut path = format!("/assets?limit={limit}");
-    loop {
-        let (duration, page) = timed_fetch(connection, &path)?;
-        scenario.durations.push(duration);
-        scenario.totals.push(page["total"].as_i64().unwrap_or(-1));
-        seen += page["items"].as_array().map_or(0, Vec::len);
-        let cursor = page["cursor"]
-            .as_str()
-            .context("the walk reached the last page before the deep page")?;
-        if seen >= items {
-            eprintln!("walked {seen} items by cursor");
-            return Ok((scenario, cursor.to_owned()));
-        }
-        path = format!("/assets?limit={limit}&cursor={cursor}");
-    }
 }
 
 /// Sends `GET path` and returns the time until the whole body was read, then the parsed body.
@@ -345,24 +329,24 @@ fn summary(scenario: &Scenario) -> Value {
     })
 }
 
-fn print_table(scenarios: &[Scenario]) {
+fn print_header() {
     println!(
         "| Scenario | Requests | p50 ms | p90 ms | p99 ms | max ms | `total` min / median / max |"
     );
     println!("|---|---:|---:|---:|---:|---:|---|");
-    for scenario in scenarios {
-        let row = summary(scenario);
-        println!(
-            "| {} | {} | {} | {} | {} | {} | {} / {} / {} |",
-            row["scenario"].as_str().unwrap_or_default(),
-            row["requests"],
-            row["p50_ms"],
-            row["p90_ms"],
-            row["p99_ms"],
-            row["max_ms"],
-            row["total_min"],
-            row["total_median"],
-            row["total_max"]
-        );
-    }
+}
+
+fn print_row(row: &Value) {
+    println!(
+        "| {} | {} | {} | {} | {} | {} | {} / {} / {} |",
+        row["scenario"].as_str().unwrap_or_default(),
+        row["requests"],
+        row["p50_ms"],
+        row["p90_ms"],
+        row["p99_ms"],
+        row["max_ms"],
+        row["total_min"],
+        row["total_median"],
+        row["total_max"]
+    );
 }

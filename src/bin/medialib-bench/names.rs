@@ -54,107 +54,34 @@ pub struct FileKind {
     pub has_dimensions: bool,
 }
 
+/// File kinds with their weight out of 100.
 const FILE_KINDS: &[(u32, FileKind)] = &[
-    (
-        45,
-        FileKind {
-            kind: "image",
-            extension: "jpg",
-            content_type: "image/jpeg",
-            has_dimensions: true,
-        },
-    ),
-    (
-        15,
-        FileKind {
-            kind: "image",
-            extension: "png",
-            content_type: "image/png",
-            has_dimensions: true,
-        },
-    ),
-    (
-        6,
-        FileKind {
-            kind: "image",
-            extension: "webp",
-            content_type: "image/webp",
-            has_dimensions: true,
-        },
-    ),
-    (
-        3,
-        FileKind {
-            kind: "image",
-            extension: "gif",
-            content_type: "image/gif",
-            has_dimensions: true,
-        },
-    ),
-    (
-        3,
-        FileKind {
-            kind: "image",
-            extension: "svg",
-            content_type: "image/svg+xml",
-            has_dimensions: true,
-        },
-    ),
-    (
-        8,
-        FileKind {
-            kind: "video",
-            extension: "mp4",
-            content_type: "video/mp4",
-            has_dimensions: true,
-        },
-    ),
-    (
-        2,
-        FileKind {
-            kind: "video",
-            extension: "webm",
-            content_type: "video/webm",
-            has_dimensions: true,
-        },
-    ),
-    (
-        4,
-        FileKind {
-            kind: "audio",
-            extension: "mp3",
-            content_type: "audio/mpeg",
-            has_dimensions: false,
-        },
-    ),
-    (
-        1,
-        FileKind {
-            kind: "audio",
-            extension: "wav",
-            content_type: "audio/wav",
-            has_dimensions: false,
-        },
-    ),
-    (
-        10,
-        FileKind {
-            kind: "document",
-            extension: "pdf",
-            content_type: "application/pdf",
-            has_dimensions: false,
-        },
-    ),
-    (
-        3,
-        FileKind {
-            kind: "document",
-            extension: "zip",
-            content_type: "application/zip",
-            has_dimensions: false,
-        },
-    ),
+    (45, file_kind("image", "jpg", "image/jpeg", true)),
+    (15, file_kind("image", "png", "image/png", true)),
+    (6, file_kind("image", "webp", "image/webp", true)),
+    (3, file_kind("image", "gif", "image/gif", true)),
+    (3, file_kind("image", "svg", "image/svg+xml", true)),
+    (8, file_kind("video", "mp4", "video/mp4", true)),
+    (2, file_kind("video", "webm", "video/webm", true)),
+    (4, file_kind("audio", "mp3", "audio/mpeg", false)),
+    (1, file_kind("audio", "wav", "audio/wav", false)),
+    (10, file_kind("document", "pdf", "application/pdf", false)),
+    (3, file_kind("document", "zip", "application/zip", false)),
 ];
+
+const fn file_kind(
+    kind: &'static str,
+    extension: &'static str,
+    content_type: &'static str,
+    has_dimensions: bool,
+) -> FileKind {
+    FileKind {
+        kind,
+        extension,
+        content_type,
+        has_dimensions,
+    }
+}
 
 impl NameGenerator {
     pub fn new() -> Self {

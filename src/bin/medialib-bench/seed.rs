@@ -34,7 +34,7 @@ pub struct SeedArgs {
     /// Number of tags to create. Tag `i` (from 0) is assigned to each asset with probability `0.2 / (i + 1)`.
     #[arg(long, default_value_t = 50)]
     tags: usize,
-    /// Seed of the random generator, so that two runs make the same names.
+    /// Seed of the random generator, so that two runs on a new database make the same assets and tags.
     #[arg(long, default_value_t = 1)]
     seed: u64,
 }
