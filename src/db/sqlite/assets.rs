@@ -131,10 +131,18 @@ impl SqliteDatabase {
     pub(super) async fn list_assets(&self, query: &ListQuery) -> DbResult<ListPage> {
         let mut reader = self.pool.begin().await.db()?;
 
+        let mut query = query.clone();
+        let drive_from_tag = order_tags_by_use(&mut reader, &mut query).await?;
+        let query = &query;
+
         let mut page = QueryBuilder::<Sqlite>::new(format!("SELECT {ASSET_COLUMNS}, "));
         push_score(&mut page, query.keyword.as_deref());
         page.push(" AS score FROM assets a");
-        push_filters(&mut page, query);
+        push_filters_driven(&mut page, query, drive_from_tag);
+        if drive_from_tag {
+            page.push(" AND a.id IN (SELECT asset_id FROM asset_tags WHERE tag_id = ");
+            page.push_bind(query.tags[0].clone()).push(")");
+        }
         if let Some(after) = &query.after {
             push_after(&mut page, after, query.keyword.is_some());
         }
@@ -386,11 +394,52 @@ fn push_score(query: &mut QueryBuilder<'_, Sqlite>, keyword: Option<&str>) {
 }
 
 /// Appends the WHERE clause shared by a page and its total.
+/// Sorts the tag filter rarest first and tells whether the rarest tag is rare enough (at most 1 asset in
+/// [`RARE_TAG_SHARE`]) that its assignments should drive the page. Walking the repository newest first and probing
+/// each asset's tags finds a page of a common tag at once, but reads most of the repository for a rare one.
+async fn order_tags_by_use(connection: &mut sqlx::SqliteConnection, query: &mut ListQuery) -> DbResult<bool> {
+    if query.tags.is_empty() {
+        return Ok(false);
+    }
+    let mut uses = QueryBuilder::<Sqlite>::new("SELECT id, asset_count FROM tags WHERE repository_id = ");
+    uses.push_bind(query.repository_id).push(" AND id IN (");
+    push_list(&mut uses, &query.tags);
+    uses.push(")");
+    let counts: HashMap<String, i64> = uses
+        .build_query_as::<(String, i64)>()
+        .fetch_all(&mut *connection)
+        .await
+        .db()?
+        .into_iter()
+        .collect();
+    // A tag of another repository or an unknown id counts as unused: it matches nothing.
+    query.tags.sort_by_key(|tag| counts.get(tag).copied().unwrap_or(0));
+    let rarest = counts.get(&query.tags[0]).copied().unwrap_or(0);
+
+    let repository_size: i64 = sqlx::query_scalar("SELECT coalesce(sum(count), 0) FROM asset_counts WHERE repository_id = ?")
+        .bind(query.repository_id)
+        .fetch_one(&mut *connection)
+        .await
+        .db()?;
+    Ok(rarest.saturating_mul(RARE_TAG_SHARE) <= repository_size)
+}
+
+/// A tag on at most one asset in this many is read from its assignments rather than probed asset by asset.
+const RARE_TAG_SHARE: i64 = 50;
+
 fn push_filters(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery) {
+    push_filters_driven(query, filters, false)
+}
+
+fn push_filters_driven(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery, drive_from_tag: bool) {
     let indexed_keyword = filters.keyword.as_deref().filter(|keyword| uses_search_index(keyword));
     // With an indexed keyword, the unary `+` keeps SQLite off the repository index, so the query is driven by the
     // trigram matches instead of walking every asset of the repository and probing the match list.
-    let repository_column = if indexed_keyword.is_some() { " WHERE +a.repository_id = " } else { " WHERE a.repository_id = " };
+    let repository_column = if indexed_keyword.is_some() || drive_from_tag {
+        " WHERE +a.repository_id = "
+    } else {
+        " WHERE a.repository_id = "
+    };
     query.push(repository_column).push_bind(filters.repository_id);
     if let Some(kind) = &filters.kind {
         query.push(" AND a.kind = ").push_bind(kind.clone());

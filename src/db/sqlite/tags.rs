@@ -9,7 +9,7 @@ impl SqliteDatabase {
     pub(super) async fn list_tags(&self, repository_id: i64) -> DbResult<Vec<TagWithCount>> {
         let rows = sqlx::query(
             "SELECT t.id, t.name, t.created_at, t.last_modified,
-                    (SELECT count(*) FROM asset_tags at WHERE at.tag_id = t.id) AS count
+                    t.asset_count AS count
              FROM tags t WHERE t.repository_id = ? ORDER BY t.name",
         )
         .bind(repository_id)
