@@ -132,7 +132,8 @@ impl SqliteDatabase {
         let mut reader = self.pool.begin().await.db()?;
 
         let mut query = query.clone();
-        let drive_from_tag = order_tags_by_use(&mut reader, &mut query).await?;
+        let tag_plan = order_tags_by_use(&mut reader, &mut query).await?;
+        let drive_from_tag = tag_plan.drive_from_rarest;
         let query = &query;
 
         let mut page = QueryBuilder::<Sqlite>::new(format!("SELECT {ASSET_COLUMNS}, "));
@@ -168,6 +169,9 @@ impl SqliteDatabase {
                 .fetch_one(&mut *reader)
                 .await
                 .db()?
+        } else if is_tags_only(query) && (!tag_plan.all_known || query.tags.len() == 1) {
+            // An unknown tag matches nothing, and one tag's count is kept by triggers.
+            if tag_plan.all_known { tag_plan.rarest_count } else { 0 }
         } else if is_tags_only(query) {
             count_tagged(&mut reader, query).await?
         } else {
@@ -397,9 +401,9 @@ fn push_score(query: &mut QueryBuilder<'_, Sqlite>, keyword: Option<&str>) {
 /// Sorts the tag filter rarest first and tells whether the rarest tag is rare enough (at most 1 asset in
 /// [`RARE_TAG_SHARE`]) that its assignments should drive the page. Walking the repository newest first and probing
 /// each asset's tags finds a page of a common tag at once, but reads most of the repository for a rare one.
-async fn order_tags_by_use(connection: &mut sqlx::SqliteConnection, query: &mut ListQuery) -> DbResult<bool> {
+async fn order_tags_by_use(connection: &mut sqlx::SqliteConnection, query: &mut ListQuery) -> DbResult<TagPlan> {
     if query.tags.is_empty() {
-        return Ok(false);
+        return Ok(TagPlan { drive_from_rarest: false, rarest_count: 0, all_known: true });
     }
     let mut uses = QueryBuilder::<Sqlite>::new("SELECT id, asset_count FROM tags WHERE repository_id = ");
     uses.push_bind(query.repository_id).push(" AND id IN (");
@@ -421,7 +425,21 @@ async fn order_tags_by_use(connection: &mut sqlx::SqliteConnection, query: &mut 
         .fetch_one(&mut *connection)
         .await
         .db()?;
-    Ok(rarest.saturating_mul(RARE_TAG_SHARE) <= repository_size)
+    Ok(TagPlan {
+        drive_from_rarest: rarest.saturating_mul(RARE_TAG_SHARE) <= repository_size,
+        rarest_count: rarest,
+        all_known: counts.len() == query.tags.len(),
+    })
+}
+
+/// How to evaluate a tag filter.
+struct TagPlan {
+    /// Read the rarest tag's assignments instead of probing the repository's assets newest first.
+    drive_from_rarest: bool,
+    /// Assets carrying the rarest tag.
+    rarest_count: i64,
+    /// Whether every tag is one of the repository's.
+    all_known: bool,
 }
 
 /// A tag on at most one asset in this many is read from its assignments rather than probed asset by asset.
@@ -517,15 +535,12 @@ fn is_tags_only(query: &ListQuery) -> bool {
         && query.uploader_id.is_none()
 }
 
-/// Counts the assets that carry every tag of `query`, starting from the first tag's assignments instead of probing
-/// every asset of the repository.
+/// Counts the assets that carry every tag of `query`, starting from the first (rarest) tag's assignments instead of
+/// probing every asset of the repository. The caller has checked that every tag is one of the repository's.
 async fn count_tagged(connection: &mut sqlx::SqliteConnection, query: &ListQuery) -> DbResult<i64> {
     let (first, others) = query.tags.split_first().expect("is_tags_only checked the tags");
     let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM asset_tags t0 WHERE t0.tag_id = ");
     count.push_bind(first.clone());
-    // Tag ids are global, so the tag must be one of this repository's for its assignments to count.
-    count.push(" AND EXISTS (SELECT 1 FROM tags WHERE tags.id = t0.tag_id AND tags.repository_id = ");
-    count.push_bind(query.repository_id).push(")");
     for tag in others {
         count.push(" AND EXISTS (SELECT 1 FROM asset_tags t WHERE t.asset_id = t0.asset_id AND t.tag_id = ");
         count.push_bind(tag.clone()).push(")");

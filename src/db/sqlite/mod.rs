@@ -288,7 +288,7 @@ impl Database for SqliteDatabase {
     }
 
     async fn least_used_variants(&self, limit: u32) -> DbResult<Vec<(String, i64)>> {
-        sqlx::query_as("SELECT storage_key, size FROM variants ORDER BY last_used, storage_key LIMIT ?")
+        sqlx::query_as("SELECT storage_key, size FROM variants ORDER BY last_used, rowid LIMIT ?")
             .bind(limit)
             .fetch_all(&self.pool)
             .await
