@@ -20,7 +20,7 @@ use crate::state::AppState;
 /// Uploader id of assets uploaded with a permanent token.
 pub const GHOST_UPLOADER: &str = "ghost";
 
-/// Who is calling and on which repository.
+/// Caller of an API route: its repository, token and uploader id.
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub repository: RepositoryRecord,

@@ -153,7 +153,7 @@ pub struct NewAsset {
     pub created_at: i64,
 }
 
-/// Where the bytes of a deleted asset were.
+/// Storage key and content hash of a deleted asset.
 #[derive(Debug, Clone)]
 pub struct DeletedAsset {
     pub storage_key: String,

@@ -9,7 +9,7 @@ pub const MAX_FILENAME_CHARS: usize = 500;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filename(String);
 
-/// Why a filename was rejected.
+/// Reason a filename was rejected.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum FilenameError {
     #[error("the filename is empty; send a name such as \"photo.jpg\"")]

@@ -3,7 +3,7 @@
 
 use super::params::{Fit, ImageParams, Rect};
 
-/// What fills the canvas around the scaled image.
+/// Fill of the canvas around the scaled image.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Padding {
     None,

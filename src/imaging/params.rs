@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 /// Largest accepted `blur` radius, as on imgix.
 const MAX_BLUR: u32 = 2000;
 
-/// How the image fits the requested width and height (imgix `fit`).
+/// Mode of fitting the image to the requested width and height (imgix `fit`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Fit {
     /// Fit inside, keeping the aspect ratio; may enlarge.
@@ -59,7 +59,7 @@ impl Fit {
     }
 }
 
-/// Where a crop keeps the image: a position on each axis from 0 (left or top) to 1 (right or bottom).
+/// Anchor of a crop: a position on each axis from 0 (left or top) to 1 (right or bottom).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct CropAnchor {
     pub x: f64,

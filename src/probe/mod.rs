@@ -54,7 +54,7 @@ impl Kind {
     }
 }
 
-/// What the probe found out about an upload.
+/// Result of probing an upload.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Probe {
     pub kind: Kind,

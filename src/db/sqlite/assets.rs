@@ -397,8 +397,7 @@ fn push_score(query: &mut QueryBuilder<'_, Sqlite>, keyword: Option<&str>) {
     ));
 }
 
-/// Appends the WHERE clause shared by a page and its total.
-/// Sorts the tag filter rarest first and tells whether the rarest tag is rare enough (at most 1 asset in
+/// Sorts the tag filter rarest first and works out whether the rarest tag is rare enough (at most 1 asset in
 /// [`RARE_TAG_SHARE`]) that its assignments should drive the page. Walking the repository newest first and probing
 /// each asset's tags finds a page of a common tag at once, but reads most of the repository for a rare one.
 async fn order_tags_by_use(connection: &mut sqlx::SqliteConnection, query: &mut ListQuery) -> DbResult<TagPlan> {
@@ -445,10 +444,13 @@ struct TagPlan {
 /// A tag on at most one asset in this many is read from its assignments rather than probed asset by asset.
 const RARE_TAG_SHARE: i64 = 50;
 
+/// Appends the WHERE clause shared by a page and its total.
 fn push_filters(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery) {
     push_filters_driven(query, filters, false)
 }
 
+/// Appends the WHERE clause; with `drive_from_tag`, it keeps SQLite off the repository index so that the caller's
+/// condition on the rarest tag's assignments drives the query.
 fn push_filters_driven(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery, drive_from_tag: bool) {
     let indexed_keyword = filters.keyword.as_deref().filter(|keyword| uses_search_index(keyword));
     // With an indexed keyword, the unary `+` keeps SQLite off the repository index, so the query is driven by the
@@ -560,7 +562,7 @@ fn push_after(query: &mut QueryBuilder<'_, Sqlite>, after: &ListPosition, by_sco
             .push_bind(score)
             .push(" AND (");
     }
-    // A row-value comparison lets SQLite seek the creation index to the cursor even with bound parameters; the
+    // A row-value comparison lets SQLite seek the creation index to the cursor even with bound parameters. The
     // equivalent OR form makes it walk the index from the newest asset.
     query.push("(a.created_at, a.id) < (").push_bind(after.created_at);
     query.push(", ").push_bind(after.id.clone()).push(")");
