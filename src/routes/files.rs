@@ -139,7 +139,7 @@ pub async fn serve_file(
 fn file_headers(asset: &AssetRecord, etag: &str, last_modified: &str) -> HeaderMap {
     let mut headers = HeaderMap::new();
     let content_type = HeaderValue::from_str(&asset.content_type)
-        .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+        .unwrap_or_else(|_| HeaderValue::from_static(probe::UNKNOWN_CONTENT_TYPE));
     headers.insert(header::CONTENT_TYPE, content_type);
     headers.insert(
         header::ETAG,
@@ -158,6 +158,7 @@ fn file_headers(asset: &AssetRecord, etag: &str, last_modified: &str) -> HeaderM
         header::X_CONTENT_TYPE_OPTIONS,
         HeaderValue::from_static("nosniff"),
     );
+
     let disposition = content_disposition(
         &asset.filename,
         probe::disposition_is_attachment(&asset.content_type),
@@ -196,16 +197,16 @@ fn millis_to_system_time(millis: i64) -> std::time::SystemTime {
     std::time::UNIX_EPOCH + std::time::Duration::from_millis(millis.max(0) as u64)
 }
 
+/// Tells whether `If-None-Match` lists `etag` (weak comparison) or `*`; `None` when the header is absent.
+pub fn if_none_match(headers: &HeaderMap, etag: &str) -> Option<bool> {
+    let value = headers.get(header::IF_NONE_MATCH)?.to_str().ok()?;
+    Some(value.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag))
+}
+
 /// Applies `If-None-Match`, or `If-Modified-Since` when there is no `If-None-Match`.
 fn is_not_modified(headers: &HeaderMap, etag: &str, created_at: i64) -> bool {
-    if let Some(value) = headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-    {
-        return value
-            .split(',')
-            .map(str::trim)
-            .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag);
+    if let Some(matches) = if_none_match(headers, etag) {
+        return matches;
     }
     if let Some(since) = headers
         .get(header::IF_MODIFIED_SINCE)

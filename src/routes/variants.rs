@@ -62,7 +62,7 @@ pub async fn respond(
     let key = format!("variants/{}/{fingerprint}", asset.sha256);
     let etag = format!("\"v{fingerprint}\"");
     let response_headers = variant_headers(chosen.format, &etag, vary_accept);
-    if if_none_match(headers, &etag) {
+    if super::files::if_none_match(headers, &etag) == Some(true) {
         return Ok(VariantResponse::Rendered((StatusCode::NOT_MODIFIED, response_headers).into_response()));
     }
 
@@ -228,12 +228,6 @@ fn variant_headers(format: Format, etag: &str, vary_accept: bool) -> HeaderMap {
     headers
 }
 
-fn if_none_match(headers: &HeaderMap, etag: &str) -> bool {
-    headers
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|value| value.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag))
-}
 
 /// Returns a digest of the source's SHA-256, the normalised parameters and the output format, so that the ETag of
 /// a variant differs between sources as well as between parameters.

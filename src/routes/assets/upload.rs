@@ -30,11 +30,6 @@ const MAX_TEXT_PART_BYTES: usize = text_field::MAX_TEXT_CHARS * 4;
 /// Largest ignored part (an unknown field) that is read and discarded.
 const MAX_IGNORED_PART_BYTES: usize = 64 * 1024;
 
-/// Maximum number of bytes of an oversized file read and discarded before the 413 is sent.
-const MAX_DRAIN_BYTES: usize = 16 * 1024 * 1024;
-const MAX_DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(3);
-const DRAIN_IDLE: std::time::Duration = std::time::Duration::from_millis(500);
-
 /// Multipart body of an upload, as documented in the OpenAPI document.
 #[derive(utoipa::ToSchema)]
 #[allow(dead_code)]
@@ -213,20 +208,6 @@ async fn skip_part(part: &mut multer::Field<'static>, name: &str) -> ApiResult<(
     Ok(())
 }
 
-/// Reads and discards what is left of an oversized file, so that a client still sending its body reads the 413
-/// instead of a reset connection. Draining stops after [`MAX_DRAIN_BYTES`], after [`MAX_DRAIN_TIME`], or as soon as
-/// the client pauses for [`DRAIN_IDLE`], so a client that stalls gets its response at once.
-async fn drain(part: &mut multer::Field<'static>) {
-    let deadline = tokio::time::Instant::now() + MAX_DRAIN_TIME;
-    let mut drained = 0;
-    while drained <= MAX_DRAIN_BYTES && tokio::time::Instant::now() < deadline {
-        match tokio::time::timeout(DRAIN_IDLE, part.chunk()).await {
-            Ok(Ok(Some(chunk))) => drained += chunk.len(),
-            _ => return,
-        }
-    }
-}
-
 /// A file being stored under a new asset id.
 struct StoredFile {
     state: AppState,
@@ -278,7 +259,6 @@ impl StoredFile {
         while let Some(chunk) = part.chunk().await.map_err(multipart::to_api_error)? {
             self.size += chunk.len() as u64;
             if self.size > max_size {
-                drain(part).await;
                 return Err(ApiError::new(
                     axum::http::StatusCode::PAYLOAD_TOO_LARGE,
                     "file_too_large",
