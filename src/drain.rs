@@ -2,7 +2,7 @@
 //!
 //! A handler that responds early (401, 403, 429, a 400 on the headers) leaves the body unread. If the server then
 //! closes the connection, a client that is still sending gets a reset instead of the response: Node's `fetch`, which
-//! `@prismicio/client` uses, reports `EPIPE` and never sees the 429 it would retry. So every request body the handler
+//! `@prismicio/client` uses, reports `EPIPE` and never receives the 429 it would retry. So every request body the handler
 //! did not finish is read and discarded, within a byte and a time budget, before the response is returned.
 
 use std::pin::Pin;

@@ -1,6 +1,6 @@
 //! Opaque listing cursors.
 //!
-//! A cursor holds the sort key of the last item of a page (the match score when a keyword is in use, then the creation
+//! A cursor contains the sort key of the last item of a page (the match score when a keyword is in use, then the creation
 //! time and the id) and a digest of the filters that produced the page, so a cursor reused with other filters is
 //! rejected instead of silently skipping or repeating items.
 

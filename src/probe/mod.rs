@@ -68,7 +68,7 @@ pub struct Probe {
 
 /// Inspects the first bytes of an upload.
 ///
-/// `head` holds the first `min(size, HEAD_LEN)` bytes, `complete` tells whether it is the whole file, and
+/// `head` contains the first `min(size, HEAD_LEN)` bytes, `complete` is true when it is the whole file, and
 /// `extension` is the lower-case extension of the filename without the dot ("" when there is none).
 pub fn probe(head: &[u8], complete: bool, extension: &str) -> Probe {
     if head.is_empty() {

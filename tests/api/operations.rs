@@ -473,8 +473,8 @@ async fn interrupted_upload_leaves_nothing_behind() {
     .into_bytes();
     request.extend_from_slice(&body[..body.len() - 200]);
 
-    // The body stalls before its end; the server is killed while it waits for the rest, once the first part of the
-    // upload is on disk (polled, because a loaded machine may take seconds to get there).
+    // The body stalls before its end, and the server is killed while it waits for the rest. The kill waits until the
+    // first part of the upload is on disk, which a loaded machine may take seconds to reach.
     let address = server.addr;
     let client = tokio::spawn(async move {
         crate::helpers::raw_http(address, &request, true, Duration::from_secs(60)).await

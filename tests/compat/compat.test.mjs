@@ -46,7 +46,8 @@ describe("@prismicio/client write client against medialib", () => {
     assert.equal(tag.name, "existing");
     assert.match(tag.id, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/);
     assert.equal(typeof tag.created_at, "number");
-    assert.ok(tag.created_at >= before - 60_000 && tag.created_at <= Date.now() + 60_000, "created_at is epoch ms");
+    assert.ok(tag.created_at >= before - 60_000, "created_at is epoch ms, not before the request");
+    assert.ok(tag.created_at <= Date.now() + 60_000, "created_at is epoch ms, not in the future");
     assert.equal(typeof tag.last_modified, "number");
     state.existingTag = tag;
   });
@@ -73,7 +74,8 @@ describe("@prismicio/client write client against medialib", () => {
     assert.equal(asset.credits, "Photo: Ada");
     assert.equal(asset.alt, "A tiny gradient");
     assert.equal(asset.uploader_id, "ghost");
-    assert.ok(asset.created_at >= before - 60_000 && asset.created_at <= Date.now() + 60_000, "created_at is epoch ms");
+    assert.ok(asset.created_at >= before - 60_000, "created_at is epoch ms, not before the request");
+    assert.ok(asset.created_at <= Date.now() + 60_000, "created_at is epoch ms, not in the future");
     assert.ok(asset.last_modified >= asset.created_at);
     assert.ok(
       asset.url.startsWith(`${server.baseUrl}/files/${REPOSITORY}/${asset.id}_pixel.png`),

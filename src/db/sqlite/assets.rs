@@ -449,7 +449,7 @@ fn push_filters(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery) {
     push_filters_driven(query, filters, false)
 }
 
-/// Appends the WHERE clause; with `drive_from_tag`, it keeps SQLite off the repository index so that the caller's
+/// Appends the WHERE clause. With `drive_from_tag`, it keeps SQLite off the repository index, so the caller's
 /// condition on the rarest tag's assignments drives the query.
 fn push_filters_driven(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery, drive_from_tag: bool) {
     let indexed_keyword = filters.keyword.as_deref().filter(|keyword| uses_search_index(keyword));
@@ -637,30 +637,30 @@ async fn replace_tags(
     repository_id: i64,
     asset_id: &str,
     current: &[TagRecord],
-    wanted: &[String],
+    requested: &[String],
 ) -> DbResult<bool> {
-    let mut wanted: Vec<String> = wanted.to_vec();
-    wanted.sort();
-    wanted.dedup();
+    let mut requested: Vec<String> = requested.to_vec();
+    requested.sort();
+    requested.dedup();
 
-    if !wanted.is_empty() {
+    if !requested.is_empty() {
         let mut known = QueryBuilder::<Sqlite>::new("SELECT id FROM tags WHERE repository_id = ");
         known.push_bind(repository_id).push(" AND id IN (");
-        push_list(&mut known, &wanted);
+        push_list(&mut known, &requested);
         known.push(")");
         let found: Vec<String> = known
             .build_query_scalar()
             .fetch_all(&mut *connection)
             .await
             .db()?;
-        if let Some(unknown) = wanted.iter().find(|id| !found.contains(id)) {
+        if let Some(unknown) = requested.iter().find(|id| !found.contains(id)) {
             return Err(DbError::UnknownReference(unknown.clone()));
         }
     }
 
     let mut existing: Vec<String> = current.iter().map(|tag| tag.id.clone()).collect();
     existing.sort();
-    if existing == wanted {
+    if existing == requested {
         return Ok(false);
     }
 
@@ -669,7 +669,7 @@ async fn replace_tags(
         .execute(&mut *connection)
         .await
         .db()?;
-    for tag_id in &wanted {
+    for tag_id in &requested {
         sqlx::query("INSERT INTO asset_tags (asset_id, tag_id) VALUES (?, ?)")
             .bind(asset_id)
             .bind(tag_id)
