@@ -2,11 +2,12 @@
 # Installs what the test suites need and runs every suite, stopping at the first failure.
 #
 #   sudo ./scripts/test.sh                 # all suites
-#   sudo ./scripts/test.sh compat          # only the named suites: rust, compat, schemathesis
+#   sudo ./scripts/test.sh compat          # only the named suites: rust, compat, schemathesis, web
 #
 # Missing system packages are installed with apt-get, which needs root; when nothing is missing the script
 # runs as any user. Suites: the Rust tests (`cargo test --locked`), the @prismicio/client compatibility test
-# (tests/compat, node's test runner) and schemathesis against GET /openapi.json (tests/schemathesis/run.sh).
+# (tests/compat, node's test runner), schemathesis against GET /openapi.json (tests/schemathesis/run.sh) and
+# the media library page in Chromium with Playwright (tests/web/run.sh, which installs Chromium).
 # The Rust tests run last so that the output ends with cargo's summary. Their binaries are compiled right
 # after the build, so a compile error still stops the run early.
 set -euo pipefail
@@ -14,7 +15,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_SUITES=(rust compat schemathesis)
+ALL_SUITES=(rust compat schemathesis web)
 
 step() {
     printf '\n==> %s\n' "$*"
@@ -72,7 +73,7 @@ if [ "${#SUITES[@]}" -eq 0 ]; then
 fi
 for suite in "${SUITES[@]}"; do
     case "$suite" in
-        rust | compat | schemathesis) ;;
+        rust | compat | schemathesis | web) ;;
         *) fail "unknown suite '$suite'; expected one or more of: ${ALL_SUITES[*]}" ;;
     esac
 done
@@ -155,6 +156,12 @@ if wants schemathesis; then
     step "schemathesis against /openapi.json (tests/schemathesis/run.sh)"
     run_in_group bash tests/schemathesis/run.sh ||
         fail "schemathesis (tests/schemathesis/run.sh); the failing requests are printed above"
+fi
+
+if wants web; then
+    step "media library page in Chromium (tests/web/run.sh)"
+    run_in_group bash tests/web/run.sh ||
+        fail "media library page tests (tests/web/run.sh); the failing steps are printed above"
 fi
 
 if wants rust; then

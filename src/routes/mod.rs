@@ -2,7 +2,6 @@
 
 pub mod assets;
 pub mod files;
-pub mod home;
 pub mod json;
 pub mod model;
 pub mod openapi;
@@ -11,6 +10,7 @@ pub mod session;
 pub mod tags;
 pub mod uploaders;
 pub mod variants;
+pub mod web;
 
 use axum::http::StatusCode;
 use axum::routing::{get, patch, post};
@@ -22,7 +22,8 @@ use crate::state::AppState;
 /// Builds the router of every route, without middleware.
 pub fn router(state: AppState) -> Router {
     Router::new()
-        .route("/", get(home::home))
+        .route("/", get(web::page))
+        .route("/web/{file}", get(web::file))
         .route(
             "/assets",
             get(assets::list::list_assets).post(assets::upload::upload_asset),

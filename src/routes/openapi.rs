@@ -5,7 +5,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::openapi::{Components, OpenApi as OpenApiDocument};
 use utoipa::{Modify, OpenApi};
 
-use super::{assets, files, home, operations, session, tags, uploaders};
+use super::{assets, files, operations, session, tags, uploaders, web};
 use crate::error::ErrorBody;
 
 #[derive(OpenApi)]
@@ -34,7 +34,8 @@ use crate::error::ErrorBody;
         files::serve_file,
         operations::health,
         operations::metrics,
-        home::home,
+        web::page,
+        web::file,
         openapi_json,
     ),
     components(schemas(ErrorBody, assets::list::AssetTypeFilter)),
