@@ -2,10 +2,12 @@
 
 pub mod animation;
 pub mod geometry;
+pub mod jpeg;
 pub mod negotiate;
 pub mod params;
 pub mod render;
 pub mod service;
+pub mod single_flight;
 pub mod svg;
 
 #[cfg(test)]

@@ -11,7 +11,7 @@ use image::{DynamicImage, ImageDecoder, ImageReader, Limits, Rgba, RgbaImage};
 
 use super::geometry::{plan, Padding, Plan};
 use super::params::{Color, Format, ImageParams};
-use super::{animation, svg};
+use super::{animation, jpeg, svg};
 
 /// Quality used when the request sets none, as on imgix.
 pub const DEFAULT_QUALITY: u8 = 75;
@@ -69,14 +69,27 @@ pub fn render(source: &[u8], params: &ImageParams, format: Format, limits: Rende
         return Ok(rendered);
     }
 
-    let image = decode(source, limits)?;
-    let output = transform(image, params, format, limits)?;
+    let (image, full_size) = decode(source, params, limits)?;
+    let output = transform_reduced(image, full_size, params, format, limits)?;
     encode_rendered(&output, params, format)
 }
 
 /// Applies `rot`, `flip`, the planned crop and resize, `sat`, `blur` and the padding to an upright image.
 pub(super) fn transform(
+    image: DynamicImage,
+    params: &ImageParams,
+    format: Format,
+    limits: RenderLimits,
+) -> Result<RgbaImage, RenderError> {
+    let full_size = (image.width(), image.height());
+    transform_reduced(image, full_size, params, format, limits)
+}
+
+/// Transforms as `transform` does an upright image that may have been decoded at a reduced size: `full_size` is
+/// its size at full scale, which every geometry parameter refers to.
+fn transform_reduced(
     mut image: DynamicImage,
+    full_size: (u32, u32),
     params: &ImageParams,
     format: Format,
     limits: RenderLimits,
@@ -94,9 +107,19 @@ pub(super) fn transform(
         image = image.flipv();
     }
 
-    let plan = plan(image.width(), image.height(), params, limits.max_output_dimension);
-    let scaled = resize(&image, &plan)?;
+    let (full_width, full_height) = rotated_size(full_size, params);
+    let plan = plan(full_width, full_height, params, limits.max_output_dimension);
+    let scaled = resize(image, (full_width, full_height), &plan)?;
     Ok(finish(scaled, &plan, params, format))
+}
+
+/// Returns the size of a `size` image after `rot`.
+fn rotated_size((width, height): (u32, u32), params: &ImageParams) -> (u32, u32) {
+    if matches!(params.rotation, 90 | 270) {
+        (height, width)
+    } else {
+        (width, height)
+    }
 }
 
 /// Applies `sat` and `blur` to the scaled image and places it on the planned canvas.
@@ -117,9 +140,14 @@ fn encode_rendered(output: &RgbaImage, params: &ImageParams, format: Format) -> 
 }
 
 /// Decodes under the pixel limit, which is checked from the header before any pixel buffer exists, and applies the
-/// EXIF orientation.
-fn decode(source: &[u8], limits: RenderLimits) -> Result<DynamicImage, RenderError> {
+/// EXIF orientation. Returns the image and its upright size at full scale.
+///
+/// A JPEG whose planned output is at most half the size of the region it comes from is decoded at 1/2, 1/4 or 1/8
+/// of its size by libjpeg (see `jpeg`), still at least as large as the output. Other sources, and JPEGs that
+/// libjpeg rejects, are decoded at full size by the image crate.
+fn decode(source: &[u8], params: &ImageParams, limits: RenderLimits) -> Result<(DynamicImage, (u32, u32)), RenderError> {
     let reader = ImageReader::new(Cursor::new(source)).with_guessed_format().map_err(image::ImageError::IoError)?;
+    let is_jpeg = reader.format() == Some(image::ImageFormat::Jpeg);
     let mut decoder = reader.into_decoder()?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > limits.max_source_pixels {
@@ -129,9 +157,29 @@ fn decode(source: &[u8], limits: RenderLimits) -> Result<DynamicImage, RenderErr
     decoder.set_limits(decoder_limits(width, height, limits))?;
 
     let orientation = decoder.orientation()?;
+    let upright_size = if orientation_swaps_sides(orientation) { (height, width) } else { (width, height) };
+    let reduced = if is_jpeg { jpeg_reduction(upright_size, params, limits) } else { None };
+    if let Some(mut image) = reduced.and_then(|factor| jpeg::decode_reduced(source, factor)) {
+        image.apply_orientation(orientation);
+        return Ok((image, upright_size));
+    }
+
     let mut image = DynamicImage::from_decoder(decoder)?;
     image.apply_orientation(orientation);
-    Ok(image)
+    Ok((image, upright_size))
+}
+
+fn orientation_swaps_sides(orientation: image::metadata::Orientation) -> bool {
+    use image::metadata::Orientation::{Rotate270, Rotate270FlipH, Rotate90, Rotate90FlipH};
+    matches!(orientation, Rotate90 | Rotate270 | Rotate90FlipH | Rotate270FlipH)
+}
+
+/// Returns the factor (2, 4 or 8) a JPEG of `upright_size` can be reduced by while decoding, from the plan of the
+/// request, or `None` when the output needs the full resolution.
+fn jpeg_reduction(upright_size: (u32, u32), params: &ImageParams, limits: RenderLimits) -> Option<u32> {
+    let (width, height) = rotated_size(upright_size, params);
+    let plan = plan(width, height, params, limits.max_output_dimension);
+    jpeg::reduction((plan.source.width, plan.source.height), plan.scaled)
 }
 
 /// Returns decoder limits that allow the stated `width` x `height` and nothing larger.
@@ -144,21 +192,38 @@ pub(super) fn decoder_limits(width: u32, height: u32, limits: RenderLimits) -> L
     decoder_limits
 }
 
-/// Crops the planned source region and scales it to the planned size, in 8-bit RGBA.
-fn resize(image: &DynamicImage, plan: &Plan) -> Result<RgbaImage, RenderError> {
-    let rgba = DynamicImage::ImageRgba8(image.to_rgba8());
+/// Crops the planned source region and scales it to the planned size, in 8-bit RGBA. The plan is in pixels of the
+/// image at `full_size`; `image` may be smaller (a reduced JPEG decode), and the region is scaled to match.
+///
+/// Opaque images are resized as RGB and converted to RGBA afterwards, which is cheaper than converting the larger
+/// source first.
+fn resize(image: DynamicImage, full_size: (u32, u32), plan: &Plan) -> Result<RgbaImage, RenderError> {
+    let image = if image.color().has_alpha() {
+        DynamicImage::ImageRgba8(image.into_rgba8())
+    } else {
+        DynamicImage::ImageRgb8(image.into_rgb8())
+    };
+    let (width, height) = (image.width(), image.height());
+    let scale_x = f64::from(width) / f64::from(full_size.0);
+    let scale_y = f64::from(height) / f64::from(full_size.1);
     let source = plan.source;
-    let whole = source.x == 0 && source.y == 0 && source.width == image.width() && source.height == image.height();
-    if whole && plan.scaled == (image.width(), image.height()) {
-        return Ok(rgba.into_rgba8());
+    let whole = source.x == 0 && source.y == 0 && source.width == full_size.0 && source.height == full_size.1;
+    if whole && plan.scaled == (width, height) {
+        return Ok(image.into_rgba8());
     }
 
-    let mut target = DynamicImage::ImageRgba8(RgbaImage::new(plan.scaled.0, plan.scaled.1));
-    let options = ResizeOptions::new()
-        .resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3))
-        .crop(f64::from(source.x), f64::from(source.y), f64::from(source.width), f64::from(source.height));
+    let mut target = match image {
+        DynamicImage::ImageRgba8(_) => DynamicImage::ImageRgba8(RgbaImage::new(plan.scaled.0, plan.scaled.1)),
+        _ => DynamicImage::ImageRgb8(image::RgbImage::new(plan.scaled.0, plan.scaled.1)),
+    };
+    let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3)).crop(
+        f64::from(source.x) * scale_x,
+        f64::from(source.y) * scale_y,
+        f64::from(source.width) * scale_x,
+        f64::from(source.height) * scale_y,
+    );
     Resizer::new()
-        .resize(&rgba, &mut target, &options)
+        .resize(&image, &mut target, &options)
         .map_err(|error| RenderError::Encode(format!("resizing failed: {error}")))?;
     Ok(target.into_rgba8())
 }
@@ -220,12 +285,9 @@ fn encode(image: &RgbaImage, format: Format, quality: u8, background: Option<Col
     let mut bytes = Vec::new();
     let encode_error = |error: image::ImageError| RenderError::Encode(error.to_string());
     match format {
-        // NOTE: `pjpg` is encoded as a baseline JPEG: the image crate has no progressive encoder.
         Format::Jpeg | Format::ProgressiveJpeg => {
             let flat = flatten(image, background.unwrap_or(Color([255, 255, 255, 255])));
-            image::codecs::jpeg::JpegEncoder::new_with_quality(&mut bytes, quality.max(1))
-                .encode_image(&flat)
-                .map_err(encode_error)?;
+            bytes = jpeg::encode(&flat, quality, format == Format::ProgressiveJpeg)?;
         }
         Format::Png => {
             let encoder = image::codecs::png::PngEncoder::new_with_quality(
@@ -255,10 +317,16 @@ fn encode(image: &RgbaImage, format: Format, quality: u8, background: Option<Col
 /// Composites RGBA pixels over an opaque color.
 fn flatten(image: &RgbaImage, background: Color) -> image::RgbImage {
     let Color([red, green, blue, _]) = background;
-    image::RgbImage::from_fn(image.width(), image.height(), |x, y| {
-        let Rgba([r, g, b, a]) = *image.get_pixel(x, y);
+    let mut pixels = Vec::with_capacity(image.as_raw().len() / 4 * 3);
+    for pixel in image.as_raw().chunks_exact(4) {
+        let [r, g, b, a] = [pixel[0], pixel[1], pixel[2], pixel[3]];
+        if a == 255 {
+            pixels.extend_from_slice(&[r, g, b]);
+            continue;
+        }
         let alpha = u32::from(a);
         let mix = |over: u8, under: u8| ((u32::from(over) * alpha + u32::from(under) * (255 - alpha) + 127) / 255) as u8;
-        image::Rgb([mix(r, red), mix(g, green), mix(b, blue)])
-    })
+        pixels.extend_from_slice(&[mix(r, red), mix(g, green), mix(b, blue)]);
+    }
+    image::RgbImage::from_raw(image.width(), image.height(), pixels).expect("three bytes for each RGBA pixel")
 }

@@ -9,6 +9,12 @@ use tokio::sync::Semaphore;
 
 use super::params::{Format, ImageParams};
 use super::render::{render, RenderError, RenderLimits, Rendered};
+use super::single_flight::SingleFlight;
+use crate::error::ApiError;
+
+/// Outcome of producing one variant, shared by every request that waited for it: the variant's bytes, `None` when the
+/// stored bytes are to be served instead, or the error response.
+pub type VariantOutcome = Result<Option<Bytes>, Arc<ApiError>>;
 
 /// Settings of the renderer.
 #[derive(Debug, Clone, Copy)]
@@ -39,6 +45,8 @@ pub struct Imaging {
     pub config: ImagingConfig,
     /// Held while the variant cache is being trimmed to its budget.
     pub eviction: tokio::sync::Mutex<()>,
+    /// Variants being rendered, by cache key, so that concurrent requests for one variant render it once.
+    pub variants_in_flight: SingleFlight<VariantOutcome>,
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
 }
@@ -47,6 +55,7 @@ impl Imaging {
     pub fn new(config: ImagingConfig) -> Self {
         Self {
             eviction: tokio::sync::Mutex::new(()),
+            variants_in_flight: SingleFlight::default(),
             slots: Arc::new(Semaphore::new(config.concurrency.max(1))),
             waiting: AtomicUsize::new(0),
             config,

@@ -99,6 +99,38 @@ fn exif_orientation_applied_before_geometry() {
 }
 
 #[test]
+fn reduced_jpeg_decode_keeps_geometry() {
+    // 800x400 to 50 pixels wide is a reduction of 16, so libjpeg decodes at 1/8 and every region is mapped to it.
+    let corners = [(false, false), (true, false), (true, true), (false, true), (false, false), (true, false), (true, true), (false, true)];
+    let stored = marked(800, 400, ImageFormat::Jpeg);
+    for (index, (right, bottom)) in corners.iter().enumerate() {
+        let orientation = index as u16 + 1;
+        let source = jpeg_with_exif(&stored, &exif_block(orientation, false));
+        let image = render_query(&source, "w=50", Format::Png);
+
+        let expected = if orientation >= 5 { (50, 100) } else { (50, 25) };
+        assert_eq!((image.width(), image.height()), expected, "orientation {orientation}");
+        let x = if *right { image.width() - 3 } else { 2 };
+        let y = if *bottom { image.height() - 3 } else { 2 };
+        assert!(is_red(*image.get_pixel(x, y)), "orientation {orientation}: marker at ({x}, {y})");
+        let (center_x, center_y) = (image.width() / 2, image.height() / 2);
+        assert!(!is_red(*image.get_pixel(center_x, center_y)), "orientation {orientation}: the centre is blue");
+    }
+
+    // `rect` is in pixels of the full-size image: the red quarter, then a blue region of the same size.
+    let red = render_query(&stored, "rect=0,0,200,100&w=40", Format::Png);
+    assert_eq!((red.width(), red.height()), (40, 20));
+    assert!(is_red(*red.get_pixel(20, 10)), "centre of the red quarter");
+    assert!(is_red(*red.get_pixel(2, 2)), "corner of the red quarter");
+    let blue = render_query(&stored, "rect=400,200,200,100&w=40", Format::Png);
+    assert!(blue.pixels().all(|pixel| !is_red(*pixel)), "a region without red");
+
+    // A crop from the middle with `fit=crop` keeps the requested aspect ratio.
+    let cropped = render_query(&stored, "w=40&h=40&fit=crop", Format::Jpeg);
+    assert_eq!((cropped.width(), cropped.height()), (40, 40));
+}
+
+#[test]
 fn output_has_no_exif() {
     let source = jpeg_with_exif(&marked(80, 40, ImageFormat::Jpeg), &exif_block(6, false));
     let rendered = render(&source, &ImageParams::parse("w=20"), Format::Jpeg, LIMITS).unwrap();

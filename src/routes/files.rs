@@ -200,7 +200,12 @@ fn millis_to_system_time(millis: i64) -> std::time::SystemTime {
 /// Tells whether `If-None-Match` lists `etag` (weak comparison) or `*`; `None` when the header is absent.
 pub fn if_none_match(headers: &HeaderMap, etag: &str) -> Option<bool> {
     let value = headers.get(header::IF_NONE_MATCH)?.to_str().ok()?;
-    Some(value.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag))
+    Some(
+        value
+            .split(',')
+            .map(str::trim)
+            .any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag),
+    )
 }
 
 /// Applies `If-None-Match`, or `If-Modified-Since` when there is no `If-None-Match`.

@@ -5,6 +5,8 @@
 //! `auto=compress` could not make the file smaller, so the stored bytes are served instead. SVG is served as
 //! stored unless `fm` requests a raster format.
 
+use std::sync::Arc;
+
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderValue, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -18,7 +20,9 @@ use crate::imaging::negotiate::output_format;
 use crate::imaging::params::{Format, ImageParams};
 use crate::imaging::render::RenderError;
 use crate::imaging::service::ImagingError;
+use crate::imaging::single_flight::Role;
 use crate::state::AppState;
+use crate::storage::StorageError;
 
 /// Lifetime of a variant in caches: its URL always renders the same bytes.
 const VARIANT_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
@@ -47,13 +51,15 @@ pub async fn respond(
         return Ok(VariantResponse::Original { vary_accept: false });
     }
     let source_format = source_format(&asset.content_type);
-    let accept = headers.get(header::ACCEPT).and_then(|value| value.to_str().ok());
+    let accept = headers
+        .get(header::ACCEPT)
+        .and_then(|value| value.to_str().ok());
     let chosen = output_format(&params, source_format, accept);
     let vary_accept = chosen.varies_by_accept;
 
-    // `pjpg` is encoded as a baseline JPEG, so it does not change a JPEG source either.
-    let same_format = source_format.map(baseline) == Some(baseline(chosen.format));
-    let nothing_to_do = !params.changes_pixels() && (same_format || source_format.is_none() && params.format.is_none());
+    let same_format = source_format == Some(chosen.format);
+    let nothing_to_do = !params.changes_pixels()
+        && (same_format || source_format.is_none() && params.format.is_none());
     if nothing_to_do && (!params.auto_compress || source_format.is_none()) {
         return Ok(VariantResponse::Original { vary_accept });
     }
@@ -63,7 +69,9 @@ pub async fn respond(
     let etag = format!("\"v{fingerprint}\"");
     let response_headers = variant_headers(chosen.format, &etag, vary_accept);
     if super::files::if_none_match(headers, &etag) == Some(true) {
-        return Ok(VariantResponse::Rendered((StatusCode::NOT_MODIFIED, response_headers).into_response()));
+        return Ok(VariantResponse::Rendered(
+            (StatusCode::NOT_MODIFIED, response_headers).into_response(),
+        ));
     }
 
     let bytes = match state.store.read(&key).await {
@@ -71,8 +79,8 @@ pub async fn respond(
             touch(state, &key, &asset.sha256, cached.len());
             cached
         }
-        Err(crate::storage::StorageError::NotFound(_)) => {
-            match render_and_store(state, asset, &params, chosen.format, &key, nothing_to_do).await? {
+        Err(StorageError::NotFound(_)) => {
+            match render_once(state, asset, &params, chosen.format, &key, nothing_to_do).await? {
                 Some(bytes) => bytes,
                 None => return Ok(VariantResponse::Original { vary_accept }),
             }
@@ -86,8 +94,55 @@ pub async fn respond(
     metrics::counter!("medialib_variant_responses_total").increment(1);
     let mut response_headers = response_headers;
     response_headers.insert(header::CONTENT_LENGTH, HeaderValue::from(bytes.len()));
-    let body = if *method == Method::HEAD { Body::empty() } else { Body::from(bytes) };
-    Ok(VariantResponse::Rendered((StatusCode::OK, response_headers, body).into_response()))
+    let body = if *method == Method::HEAD {
+        Body::empty()
+    } else {
+        Body::from(bytes)
+    };
+    Ok(VariantResponse::Rendered(
+        (StatusCode::OK, response_headers, body).into_response(),
+    ))
+}
+
+/// Renders and caches a variant once for every request that misses it at the same time. The first request starts
+/// the render on its own task and the others wait for its outcome, so they take no place in the render queue.
+async fn render_once(
+    state: &AppState,
+    asset: &AssetRecord,
+    params: &ImageParams,
+    format: Format,
+    key: &str,
+    only_compress: bool,
+) -> ApiResult<Option<Bytes>> {
+    let work = {
+        let (state, asset, params, key) =
+            (state.clone(), asset.clone(), params.clone(), key.to_owned());
+        move || async move {
+            render_and_store(&state, &asset, &params, format, &key, only_compress)
+                .await
+                .map_err(Arc::new)
+        }
+    };
+    let (outcome, role) = state.imaging.variants_in_flight.run(key, work).await;
+    if role == Role::Follower {
+        metrics::counter!("medialib_render_waits_total").increment(1);
+    }
+    match outcome {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) => Err(copy_error(&error)),
+        Err(task_failed) => Err(ApiError::internal(task_failed)),
+    }
+}
+
+/// Copies an error that several requests share, with its internal cause as text.
+fn copy_error(error: &ApiError) -> ApiError {
+    let mut copy = ApiError::new(error.status, error.code, error.message.clone());
+    copy.retry_after = error.retry_after;
+    copy.internal = error
+        .internal
+        .as_ref()
+        .map(|cause| anyhow::anyhow!("{cause:#}"));
+    copy
 }
 
 /// Renders a variant and caches it; returns `None` when the stored bytes should be served instead.
@@ -104,6 +159,12 @@ async fn render_and_store(
         if (width as u64).saturating_mul(height as u64) > limit {
             return Err(source_too_large(width as u32, height as u32, limit));
         }
+    }
+    // A request that missed the cache just before the previous render of this variant stored it finds it here.
+    match state.store.read(key).await {
+        Ok(cached) => return Ok(Some(cached)),
+        Err(StorageError::NotFound(_)) => {}
+        Err(error) => return Err(error.into()),
     }
     let source = state.store.read(&asset.storage_key).await?;
 
@@ -145,7 +206,10 @@ async fn render_and_store(
         Bytes::from(rendered.bytes)
     };
     state.store.put(key, bytes.clone()).await?;
-    state.db.record_variant(key, &asset.sha256, bytes.len() as i64, now_millis()).await?;
+    state
+        .db
+        .record_variant(key, &asset.sha256, bytes.len() as i64, now_millis())
+        .await?;
     enforce_budget(state);
     Ok(Some(bytes))
 }
@@ -165,44 +229,77 @@ fn source_too_large(width: u32, height: u32, limit: u64) -> ApiError {
 fn touch(state: &AppState, key: &str, sha256: &str, size: usize) {
     let (state, key, sha256) = (state.clone(), key.to_owned(), sha256.to_owned());
     tokio::spawn(async move {
-        if let Err(error) = state.db.record_variant(&key, &sha256, size as i64, now_millis()).await {
+        if let Err(error) = state
+            .db
+            .record_variant(&key, &sha256, size as i64, now_millis())
+            .await
+        {
             tracing::debug!(key = %key, error = %error, "failed to mark a variant as used");
         }
     });
 }
 
 /// Evicts the least recently used variants, in the background, until the cache is within its budget. One eviction
-/// runs at a time per server, so concurrent renders do not evict the same bytes twice over.
+/// runs at a time per server, so concurrent renders do not evict the same bytes twice over. A render that finds an
+/// eviction running leaves its variant to it: the running eviction measures the cache again after each batch and
+/// once more after it ends, which is after that render recorded its variant.
 fn enforce_budget(state: &AppState) {
     let state = state.clone();
     tokio::spawn(async move {
-        let Ok(_running) = state.imaging.eviction.try_lock() else {
-            return;
-        };
         let budget = state.imaging.config.cache_budget as i64;
+        loop {
+            let Ok(running) = state.imaging.eviction.try_lock() else {
+                return;
+            };
+            if !evict_batches(&state, budget).await {
+                return;
+            }
+            drop(running);
+            match state.db.variants_size().await {
+                Ok(used) if used > budget => continue,
+                Ok(_) => return,
+                Err(error) => {
+                    tracing::warn!(error = %error, "failed to measure the variant cache");
+                    return;
+                }
+            }
+        }
+    });
+}
+
+/// Evicts batches of least recently used variants until the measured size is within `budget`. Returns false when
+/// the database failed or the oldest variant survived its eviction, because the store failed to delete it.
+async fn evict_batches(state: &AppState, budget: i64) -> bool {
+    let mut previous_oldest: Option<String> = None;
+    loop {
         let mut used = match state.db.variants_size().await {
             Ok(used) => used,
             Err(error) => {
                 tracing::warn!(error = %error, "failed to measure the variant cache");
-                return;
+                return false;
             }
         };
-        while used > budget {
-            let Ok(oldest) = state.db.least_used_variants(EVICTION_BATCH).await else {
-                return;
-            };
-            if oldest.is_empty() {
-                return;
-            }
-            for (key, size) in oldest {
-                if used <= budget {
-                    return;
-                }
-                remove_variant(&state, &key).await;
-                used -= size;
-            }
+        if used <= budget {
+            return true;
         }
-    });
+        let Ok(oldest) = state.db.least_used_variants(EVICTION_BATCH).await else {
+            return false;
+        };
+        let Some((first, _)) = oldest.first() else {
+            return true;
+        };
+        if previous_oldest.as_ref() == Some(first) {
+            return false;
+        }
+        previous_oldest = Some(first.clone());
+        for (key, size) in oldest {
+            if used <= budget {
+                break;
+            }
+            remove_variant(state, &key).await;
+            used -= size;
+        }
+    }
 }
 
 /// Deletes a variant's bytes and its record.
@@ -218,21 +315,36 @@ pub async fn remove_variant(state: &AppState, key: &str) {
 
 fn variant_headers(format: Format, etag: &str, vary_accept: bool) -> HeaderMap {
     let mut headers = HeaderMap::new();
-    headers.insert(header::CONTENT_TYPE, HeaderValue::from_static(format.content_type()));
-    headers.insert(header::ETAG, HeaderValue::from_str(etag).expect("hex digest"));
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static(VARIANT_CACHE_CONTROL));
-    headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(format.content_type()),
+    );
+    headers.insert(
+        header::ETAG,
+        HeaderValue::from_str(etag).expect("hex digest"),
+    );
+    headers.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static(VARIANT_CACHE_CONTROL),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
     if vary_accept {
         headers.insert(header::VARY, HeaderValue::from_static("Accept"));
     }
     headers
 }
 
-
 /// Returns a digest of the source's SHA-256, the normalised parameters and the output format, so that the ETag of
 /// a variant differs between sources as well as between parameters.
 fn variant_fingerprint(source_sha256: &str, params: &ImageParams, format: Format) -> String {
-    let text = format!("{source_sha256};{}fm={}", params.canonical(), format.as_str());
+    let text = format!(
+        "{source_sha256};{}fm={}",
+        params.canonical(),
+        format.as_str()
+    );
     hex::encode(&Sha256::digest(text.as_bytes())[..16])
 }
 
@@ -246,12 +358,4 @@ fn source_format(content_type: &str) -> Option<Format> {
         "image/avif" => Format::Avif,
         _ => return None,
     })
-}
-
-/// Maps `pjpg` to `jpg`, the format it is encoded as.
-fn baseline(format: Format) -> Format {
-    match format {
-        Format::ProgressiveJpeg => Format::Jpeg,
-        other => other,
-    }
 }

@@ -1,5 +1,6 @@
-//! The variant cache of image URLs: one variant per normalised query, hits that render nothing, ETags and 304,
-//! removal with the asset, the size budget, and 503 when the render queue is full.
+//! The variant cache of image URLs. Tests cover one variant per normalised query, hits that render nothing, one
+//! render for concurrent misses of a variant, ETags and 304, removal with the asset, the size budget, and 503 when
+//! the render queue is full.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -48,12 +49,18 @@ fn total_size(files: &[PathBuf]) -> u64 {
 
 /// Reads `medialib_renders_total` from `/metrics`; the counter is absent until the first render.
 async fn renders_total(server: &TestServer) -> u64 {
+    counter(server, "medialib_renders_total").await
+}
+
+/// Reads a counter without labels from `/metrics`, 0 while it is absent.
+async fn counter(server: &TestServer, name: &str) -> u64 {
     let reply = send(server.bare(Method::GET, "/metrics")).await;
     reply.expect(200, "GET /metrics");
+    let prefix = format!("{name} ");
     reply
         .text()
         .lines()
-        .find_map(|line| line.strip_prefix("medialib_renders_total "))
+        .find_map(|line| line.strip_prefix(&prefix).map(str::to_owned))
         .map_or(0, |value| {
             value.trim().parse::<f64>().expect("a counter value") as u64
         })
@@ -114,6 +121,60 @@ async fn image_cache_serves_second_request() {
     assert_ne!(etag(&webp), etag(&first));
     assert_eq!(renders_total(&server).await, 2);
     assert_eq!(variant_files(&server).len(), 2);
+}
+
+#[tokio::test]
+async fn image_cache_concurrent_misses_render_once() {
+    // One render slot and no queue: if each request rendered, all but one would get 503 render_busy.
+    let server = TestServer::builder()
+        .arg("--render-concurrency", "1")
+        .arg("--render-queue", "0")
+        .start();
+    // A render of this source takes far longer than sending the requests: a blur of a 2000x2000 canvas.
+    let asset = server
+        .upload_ok("big.png", &marked(2000, 2000, ImageFormat::Png))
+        .await;
+    let url = format!("{}?w=1990&blur=200&fm=png", base_url(&asset));
+
+    let server = &server;
+    let requests = (0..8).map(|_| server.fetch(&url, &[]));
+    let replies = futures::future::join_all(requests).await;
+
+    for (index, reply) in replies.iter().enumerate() {
+        reply.expect(200, &format!("concurrent request {index}"));
+        assert_eq!(
+            reply.body, replies[0].body,
+            "request {index} returns the same bytes"
+        );
+        assert_eq!(etag(reply), etag(&replies[0]), "request {index}: ETag");
+    }
+    assert_eq!(
+        decoded(&replies[0], "shared render").dimensions(),
+        (1990, 1990)
+    );
+    assert_eq!(
+        renders_total(server).await,
+        1,
+        "eight concurrent requests for one variant render it once"
+    );
+    assert!(
+        counter(server, "medialib_render_waits_total").await >= 1,
+        "some requests waited for the render in progress"
+    );
+    assert_eq!(variant_files(server).len(), 1, "the variant is stored once");
+
+    // The render has ended, so a request now is a cache hit, and another variant renders again.
+    server
+        .fetch(&url, &[])
+        .await
+        .expect(200, "after the render");
+    assert_eq!(renders_total(server).await, 1, "a cache hit");
+    let other = format!("{}?w=20&fm=png", base_url(&asset));
+    server
+        .fetch(&other, &[])
+        .await
+        .expect(200, "another variant");
+    assert_eq!(renders_total(server).await, 2, "another variant renders");
 }
 
 #[tokio::test]

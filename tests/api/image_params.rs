@@ -724,6 +724,15 @@ async fn image_params_every_output_format() {
             "?{query}"
         );
         assert_eq!(body_format(&reply, &query), format, "?{query}");
+        // Only markers contain 0xFF followed by 0xC0 (start of a baseline frame) or 0xC2 (a progressive frame):
+        // entropy-coded data stuffs every 0xFF with 0x00.
+        let has_marker = |marker: u8| reply.body.windows(2).any(|pair| pair == [0xFF, marker]);
+        if fm == "jpg" {
+            assert!(has_marker(0xC0), "?{query}: a baseline JPEG");
+        }
+        if fm == "pjpg" {
+            assert!(has_marker(0xC2), "?{query}: a progressive JPEG");
+        }
         let size = if format == ImageFormat::Avif {
             avif_size(&reply.body)
         } else {
@@ -739,6 +748,18 @@ async fn image_params_every_output_format() {
             "?{query}: the output has no EXIF block"
         );
     }
+
+    // A baseline JPEG source asked as `pjpg` alone is encoded again, progressively.
+    let progressive = server.fetch(&format!("{url}?fm=pjpg"), &[]).await;
+    progressive.expect(200, "fm=pjpg alone");
+    assert!(
+        progressive.body.windows(2).any(|pair| pair == [0xFF, 0xC2]),
+        "fm=pjpg alone gives a progressive JPEG"
+    );
+    assert_eq!(
+        decoded(&progressive, "fm=pjpg alone").dimensions(),
+        (200, 100)
+    );
 }
 
 #[tokio::test]
