@@ -2,11 +2,15 @@
 # Upload benchmark: throughput and peak RSS of `medialib serve` for files of several sizes, beside
 # `dd conv=fdatasync` of the same bytes to the same disk and beside a peer server (Directus, see bench/directus.sh).
 #
-# Usage: bench/upload.sh [--quick] [--no-peer] [--sizes "1 100 1024"] [--repeats N]
+# Usage: bench/upload.sh [--quick] [--no-peer] [--sizes "1 100 1024"] [--repeats N] [--baseline BINARY] [--s3]
 #   --quick     1 MiB and 100 MiB only, 2 repetitions
 #   --no-peer   measure medialib and dd only
 #   --sizes     file sizes in MiB
 #   --repeats   repetitions of each size (default 5; 1 MiB files get 10 times as many)
+#   --baseline  also measure another medialib binary, such as a build of an earlier commit, as "medialib baseline".
+#               Its uploads alternate with the current build's, so both see the same load.
+#   --s3        also measure medialib storing into an S3 server on this machine (s3s-fs, see scripts/s3.sh), as
+#               "medialib on S3"; its own root directory is on the same disk
 # Writes one line per upload to $BENCH_DIR/upload.tsv and prints the medians as a Markdown table.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -14,12 +18,16 @@ source "$(dirname "$0")/lib.sh"
 sizes="1 100 1024"
 repeats=5
 peer=directus
+baseline=""
+s3=""
 while (($#)); do
     case "$1" in
         --quick) sizes="1 100" repeats=2 ;;
         --no-peer) peer="" ;;
         --sizes) sizes="$2" && shift ;;
         --repeats) repeats="$2" && shift ;;
+        --baseline) baseline="$2" && shift ;;
+        --s3) s3=yes ;;
         *) die "unknown option $1; see the usage at the top of $0" ;;
     esac
     shift
@@ -44,6 +52,21 @@ medialib_pid=$SERVER_PID
 medialib_addr=$SERVER_ADDR
 token="$(new_token "$data_dir")"
 
+baseline_pid=""
+if [[ -n "$baseline" ]]; then
+    [[ -x "$baseline" ]] || die "the baseline binary $baseline is missing or not executable"
+    current_binary="$MEDIALIB"
+    MEDIALIB="$baseline"
+    baseline_dir="$BENCH_DIR/upload-medialib-baseline"
+    rm -rf "$baseline_dir"
+    start_medialib "$baseline_dir" --rate-limit 0 --max-upload-size "$max_bytes"
+    baseline_pid=$SERVER_PID
+    baseline_addr=$SERVER_ADDR
+    baseline_token="$(new_token "$baseline_dir")"
+    MEDIALIB="$current_binary"
+    SERVER_PID=$medialib_pid
+fi
+
 peer_pid=""
 if [[ "$peer" == directus ]]; then
     source "$(dirname "$0")/directus.sh"
@@ -51,8 +74,30 @@ if [[ "$peer" == directus ]]; then
     peer_pid=$DIRECTUS_PID
 fi
 
+s3_server_pid=""
+if [[ -n "$s3" ]]; then
+    source "$BENCH_ROOT/scripts/s3.sh"
+    TMPDIR="$BENCH_DIR" s3_start
+    s3_data_dir="$BENCH_DIR/upload-medialib-s3"
+    rm -rf "$s3_data_dir"
+    start_medialib "$s3_data_dir" --rate-limit 0 --max-upload-size "$max_bytes" --storage-url "$S3_STORAGE_URL"
+    s3_server_pid=$SERVER_PID
+    s3_server_addr=$SERVER_ADDR
+    s3_token="$(new_token "$s3_data_dir")"
+    SERVER_PID=$medialib_pid
+fi
+
 cleanup() {
     stop_medialib
+    if [[ -n "$s3_server_pid" ]]; then
+        SERVER_PID=$s3_server_pid
+        stop_medialib
+        s3_stop
+    fi
+    if [[ -n "$baseline_pid" ]]; then
+        SERVER_PID=$baseline_pid
+        stop_medialib
+    fi
     [[ -n "$peer_pid" ]] && directus_stop
     rm -f "$BENCH_DIR"/source-*.bin "$BENCH_DIR/dd.out"
 }
@@ -99,17 +144,19 @@ run_dd() {
     awk -v a="$started" -v b="$ended" 'BEGIN { printf "%.4f", b - a }'
 }
 
-# Uploads the source file to medialib, deletes the new asset, and prints the upload's seconds.
+# Uploads the source file to medialib, deletes the new asset, and prints the upload's seconds. The optional second
+# and third arguments are the server address and token (default: the current build's server).
 run_medialib() {
+    local address="${2:-$medialib_addr}" bearer="${3:-$token}"
     local out="$BENCH_DIR/upload-response.json" status seconds
     read -r status seconds < <(curl -sS -o "$out" -w '%{http_code} %{time_total}\n' -H 'Expect:' \
-        -H 'repository: demo' -H "authorization: Bearer $token" \
-        -F "file=@$1;filename=bench-upload.bin" "http://$medialib_addr/assets")
+        -H 'repository: demo' -H "authorization: Bearer $bearer" \
+        -F "file=@$1;filename=bench-upload.bin" "http://$address/assets")
     [[ "$status" == 200 ]] || die "medialib upload returned $status: $(head -c 300 "$out")"
     local id
     id="$(sed -n 's/.*"id":"\([A-Za-z0-9]*\)".*/\1/p' "$out")"
-    curl -sS -o /dev/null -X DELETE -H 'repository: demo' -H "authorization: Bearer $token" \
-        "http://$medialib_addr/assets/$id"
+    curl -sS -o /dev/null -X DELETE -H 'repository: demo' -H "authorization: Bearer $bearer" \
+        "http://$address/assets/$id"
     echo "$seconds"
 }
 
@@ -121,6 +168,14 @@ for size in $sizes; do
     for repeat in $(seq 1 "$count"); do
         measure dd "" "$size" "$repeat" run_dd "$source_file"
         measure medialib "$medialib_pid" "$size" "$repeat" run_medialib "$source_file"
+        if [[ -n "$baseline_pid" ]]; then
+            measure "medialib baseline" "$baseline_pid" "$size" "$repeat" run_medialib "$source_file" \
+                "$baseline_addr" "$baseline_token"
+        fi
+        if [[ -n "$s3_server_pid" ]]; then
+            measure "medialib on S3" "$s3_server_pid" "$size" "$repeat" run_medialib "$source_file" \
+                "$s3_server_addr" "$s3_token"
+        fi
         if [[ -n "$peer_pid" ]]; then
             measure directus "$peer_pid" "$size" "$repeat" directus_upload "$source_file"
             measure "directus, then fsync" "$peer_pid" "$size" "$repeat" directus_upload "$source_file" fsync

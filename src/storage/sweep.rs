@@ -47,3 +47,78 @@ pub async fn run(database: Arc<dyn Database>, store: BlobStore, interval: Durati
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::db::sqlite::SqliteDatabase;
+    use bytes::Bytes;
+
+    async fn open(dir: &std::path::Path) -> (SqliteDatabase, BlobStore) {
+        let database = SqliteDatabase::open(&dir.join("test.sqlite"))
+            .await
+            .unwrap();
+        let store = BlobStore::local(&dir.join("files")).unwrap();
+        (database, store)
+    }
+
+    fn files_under(directory: &std::path::Path) -> Vec<String> {
+        let mut names = Vec::new();
+        for entry in std::fs::read_dir(directory).unwrap() {
+            let entry = entry.unwrap();
+            if entry.file_type().unwrap().is_dir() {
+                names.extend(files_under(&entry.path()));
+            } else {
+                names.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        names.sort();
+        names
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sweep_deletes_due_objects_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let (database, store) = open(dir.path()).await;
+        for key in ["assets/1/due", "assets/1/later"] {
+            let mut upload = store.start_upload(key).await.unwrap();
+            upload.write(Bytes::from_static(b"bytes")).await.unwrap();
+            upload.finish().await.unwrap();
+        }
+        database
+            .add_pending_object("assets/1/due", now_millis() - 1)
+            .await
+            .unwrap();
+        database
+            .add_pending_object("assets/1/later", now_millis() + 60_000)
+            .await
+            .unwrap();
+
+        assert_eq!(sweep_once(&database, &store).await.unwrap(), 1);
+        assert_eq!(files_under(&dir.path().join("files")), ["later"]);
+        assert!(database
+            .due_pending_objects(now_millis(), 10)
+            .await
+            .unwrap()
+            .is_empty());
+        assert_eq!(sweep_once(&database, &store).await.unwrap(), 0);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn sweep_deletes_staging_file_of_interrupted_upload() {
+        let dir = tempfile::tempdir().unwrap();
+        let (database, store) = open(dir.path()).await;
+        database
+            .add_pending_object("assets/1/cut", now_millis() - 1)
+            .await
+            .unwrap();
+        // A process killed during an upload leaves the staging file `{key}#{n}` and no final file.
+        let directory = dir.path().join("files").join("assets").join("1");
+        std::fs::create_dir_all(&directory).unwrap();
+        std::fs::write(directory.join("cut#1"), b"partial").unwrap();
+        assert_eq!(files_under(&dir.path().join("files")), ["cut#1"]);
+
+        assert_eq!(sweep_once(&database, &store).await.unwrap(), 1);
+        assert!(files_under(&dir.path().join("files")).is_empty());
+    }
+}

@@ -1,7 +1,8 @@
 //! `POST /assets`: upload a file as a new asset.
 //!
 //! The body streams to the object store while the first megabyte is kept for the probe, so memory stays flat
-//! whatever the file size. Write order: a pending-object row, then the bytes (flushed to disk), then in one
+//! whatever the file size. The store hashes and writes the bytes on other threads while this task parses the body.
+//! Write order: a pending-object row, then the bytes (flushed to disk), then in one
 //! transaction the asset row and the removal of the pending row. A process killed at any point leaves either a
 //! complete asset or bytes that the sweeper deletes after the grace period.
 
@@ -10,7 +11,6 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use bytes::Bytes;
-use sha2::{Digest, Sha256};
 
 use super::multipart;
 use crate::auth::{Caller, WriteAccess};
@@ -220,7 +220,6 @@ struct StoredFile {
     upload: Option<Upload>,
     size: u64,
     head: Vec<u8>,
-    hasher: Sha256,
 }
 
 impl StoredFile {
@@ -250,7 +249,6 @@ impl StoredFile {
             upload: Some(upload),
             size: 0,
             head: Vec::new(),
-            hasher: Sha256::new(),
         })
     }
 
@@ -269,7 +267,6 @@ impl StoredFile {
                 let take = (HEAD_LEN - self.head.len()).min(chunk.len());
                 self.head.extend_from_slice(&chunk[..take]);
             }
-            self.hasher.update(&chunk);
             self.write(chunk).await?;
         }
         Ok(())
@@ -294,10 +291,13 @@ impl StoredFile {
             .upload
             .take()
             .expect("the upload is open until commit or discard");
-        if let Err(error) = upload.finish().await {
-            self.discard(state).await;
-            return Err(error.into());
-        }
+        let stored = match upload.finish().await {
+            Ok(stored) => stored,
+            Err(error) => {
+                self.discard(state).await;
+                return Err(error.into());
+            }
+        };
 
         let extension = self.filename.extension();
         let probe = probe::probe(&self.head, self.size as usize <= HEAD_LEN, &extension);
@@ -315,7 +315,7 @@ impl StoredFile {
             credits: form.credits,
             alt: form.alt,
             uploader_id: caller.uploader_id.clone(),
-            sha256: hex::encode(self.hasher.clone().finalize()),
+            sha256: hex::encode(stored.sha256),
             storage_key: self.key.clone(),
             created_at: now_millis(),
         };
