@@ -50,6 +50,16 @@ start_medialib "$data_dir" --rate-limit 0
 trap stop_medialib EXIT
 token="$(new_token "$data_dir")"
 
+# Keyword and tag filters are served from the in-memory listing index, which the server loads in the background
+# after it starts; until then they run in the database. Measure once it is loaded.
+log "waiting for the listing index to load"
+for _ in $(seq 1 600); do
+    grep -q "loaded the listing index" "$data_dir/serve.log" && break
+    sleep 1
+done
+grep "loaded the listing index" "$data_dir/serve.log" >&2 || die "the listing index did not load in 600 s"
+log "server RSS with the index loaded: $(awk '/VmRSS/ {print $2, $3}' "/proc/$SERVER_PID/status")"
+
 wait_for_quiet
 "$MEDIALIB_BENCH" latency --address "$SERVER_ADDR" --token "$token" --requests "$requests" \
     --deep-items "$deep_items" --groups "$groups" --json "$BENCH_DIR/latency.json"

@@ -4,6 +4,8 @@ use std::path::PathBuf;
 
 use clap::{Args, ValueEnum};
 
+use crate::storage::StorageUrl;
+
 /// Format of log lines on standard error.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -82,6 +84,11 @@ pub struct ServeSettings {
     #[arg(long, env = "MEDIALIB_VARIANT_CACHE_SIZE", default_value_t = 1_073_741_824)]
     pub variant_cache_size: u64,
 
+    /// Serve keyword and tag filters from an in-memory index of each repository (a few hundred bytes per asset);
+    /// `false` runs them in the database.
+    #[arg(long, env = "MEDIALIB_LISTING_INDEX", default_value_t = true, action = clap::ArgAction::Set)]
+    pub listing_index: bool,
+
     /// Seconds that in-flight requests get to finish after SIGTERM or Ctrl-C.
     #[arg(long, env = "MEDIALIB_SHUTDOWN_TIMEOUT", default_value_t = 30)]
     pub shutdown_timeout: u64,
@@ -98,14 +105,111 @@ pub struct StorageSettings {
         default_value = "./medialib-data"
     )]
     pub data_dir: PathBuf,
+
+    /// Where file bytes are stored: file:///absolute/path, or s3://bucket[/prefix]?endpoint=URL&region=NAME with
+    /// credentials in AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY; without endpoint the bucket is on AWS [default: the
+    /// files directory inside --data-dir]
+    #[arg(long, global = true, env = "MEDIALIB_STORAGE_URL", value_parser = StorageUrl::parse)]
+    pub storage_url: Option<StorageUrl>,
+
+    /// Metadata database: sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE [default: medialib.sqlite
+    /// in --data-dir]
+    #[arg(long, global = true, env = "MEDIALIB_DATABASE_URL", value_parser = parse_database_url)]
+    pub database_url: Option<DatabaseUrl>,
+}
+
+/// Location of the metadata database, from `--database-url`.
+#[derive(Clone, PartialEq, Eq)]
+pub enum DatabaseUrl {
+    /// A `sqlite:` URL, as sqlx reads it.
+    Sqlite(String),
+    /// A `postgres://` or `postgresql://` URL.
+    Postgres(String),
+}
+
+impl DatabaseUrl {
+    /// Returns the URL without its password, for messages and logs.
+    pub fn redacted(&self) -> String {
+        let url = match self {
+            DatabaseUrl::Sqlite(url) | DatabaseUrl::Postgres(url) => url,
+        };
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return url.clone();
+        };
+        let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+        match rest[..authority_end].rfind('@') {
+            Some(at) => match rest[..at].split_once(':') {
+                Some((user, _password)) => format!("{scheme}://{user}:***{}", &rest[at..]),
+                None => url.clone(),
+            },
+            None => url.clone(),
+        }
+    }
+}
+
+/// Shows the URL without its password, so settings can be logged.
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, formatter: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        formatter.write_str(&self.redacted())
+    }
+}
+
+/// Checks the scheme of `--database-url`.
+fn parse_database_url(url: &str) -> Result<DatabaseUrl, String> {
+    let scheme = url.split_once(':').map(|(scheme, _)| scheme.to_ascii_lowercase());
+    match scheme.as_deref() {
+        Some("sqlite") => Ok(DatabaseUrl::Sqlite(url.to_owned())),
+        Some("postgres" | "postgresql") if url.contains("://") => Ok(DatabaseUrl::Postgres(url.to_owned())),
+        _ => Err(
+            "use sqlite://PATH or postgres://USER:PASSWORD@HOST:PORT/DATABASE (postgresql:// works too)".to_owned(),
+        ),
+    }
 }
 
 impl StorageSettings {
+    /// Returns the database to open: `--database-url`, or the SQLite file in the data directory.
+    pub fn database(&self) -> DatabaseUrl {
+        match &self.database_url {
+            Some(url) => url.clone(),
+            None => DatabaseUrl::Sqlite(format!("sqlite://{}", self.database_path().display())),
+        }
+    }
+
     pub fn database_path(&self) -> PathBuf {
         self.data_dir.join("medialib.sqlite")
     }
 
     pub fn files_path(&self) -> PathBuf {
         self.data_dir.join("files")
+    }
+
+    /// Returns `--storage-url`, or the files directory inside the data directory when it is not given.
+    pub fn storage_location(&self) -> StorageUrl {
+        self.storage_url
+            .clone()
+            .unwrap_or_else(|| StorageUrl::File(self.files_path()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn database_url_schemes() {
+        assert!(matches!(parse_database_url("sqlite:///tmp/a.sqlite"), Ok(DatabaseUrl::Sqlite(_))));
+        assert!(matches!(parse_database_url("postgres://u@localhost/db"), Ok(DatabaseUrl::Postgres(_))));
+        assert!(matches!(parse_database_url("postgresql://u@localhost/db"), Ok(DatabaseUrl::Postgres(_))));
+        for invalid in ["mysql://u@localhost/db", "/tmp/a.sqlite", "", "postgres:db"] {
+            assert!(parse_database_url(invalid).is_err(), "{invalid:?} accepted");
+        }
+    }
+
+    #[test]
+    fn redacts_password() {
+        let url = DatabaseUrl::Postgres("postgres://ada:s3cret@db.example:5432/media?sslmode=require".to_owned());
+        assert_eq!(url.redacted(), "postgres://ada:***@db.example:5432/media?sslmode=require");
+        let url = DatabaseUrl::Postgres("postgres://ada@db.example/media".to_owned());
+        assert_eq!(url.redacted(), "postgres://ada@db.example/media");
     }
 }

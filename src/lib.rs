@@ -8,6 +8,7 @@ pub mod domain;
 pub mod drain;
 pub mod error;
 pub mod imaging;
+pub mod listing;
 pub mod probe;
 pub mod routes;
 pub mod server;

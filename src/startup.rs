@@ -14,7 +14,8 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::auth::rate_limit::RateLimit;
-use crate::config::{ServeSettings, StorageSettings};
+use crate::config::{DatabaseUrl, ServeSettings, StorageSettings};
+use crate::db::postgres::PostgresDatabase;
 use crate::db::sqlite::SqliteDatabase;
 use crate::db::{Database, NewToken};
 use crate::domain::ids::{hash_token, new_token_id, new_token_secret};
@@ -22,6 +23,7 @@ use crate::domain::now_millis;
 use crate::error::ApiError;
 use crate::imaging::render::RenderLimits;
 use crate::imaging::service::{Imaging, ImagingConfig};
+use crate::listing::{Listing, FEED_ROWS_KEPT};
 use crate::state::{AppState, RuntimeConfig};
 use crate::storage::BlobStore;
 use crate::telemetry;
@@ -31,7 +33,7 @@ const DEMO_REPOSITORY: &str = "demo";
 /// Sign-in attempts allowed per email address and minute.
 const LOGINS_PER_MINUTE: u32 = 5;
 
-/// Opens the embedded database and file store of a data directory.
+/// Opens the database (applying pending migrations) and the file store.
 pub async fn open_storage(
     settings: &StorageSettings,
 ) -> anyhow::Result<(Arc<dyn Database>, BlobStore)> {
@@ -41,21 +43,39 @@ pub async fn open_storage(
             settings.data_dir.display()
         )
     })?;
-    let database = SqliteDatabase::open(&settings.database_path())
-        .await
-        .with_context(|| {
-            format!(
-                "failed to open the database {}",
-                settings.database_path().display()
-            )
-        })?;
-    let store = BlobStore::local(&settings.files_path()).with_context(|| {
-        format!(
-            "failed to open the file store {}",
-            settings.files_path().display()
-        )
-    })?;
-    Ok((Arc::new(database), store))
+    let database = open_database(settings).await?;
+    let storage_url = settings.storage_location();
+    let store = BlobStore::open(&storage_url)
+        .with_context(|| format!("failed to open the file store {storage_url}"))?;
+    Ok((database, store))
+}
+
+/// Opens the database of `--database-url` and applies pending migrations.
+pub async fn open_database(settings: &StorageSettings) -> anyhow::Result<Arc<dyn Database>> {
+    let url = settings.database();
+    let database: Arc<dyn Database> = match &url {
+        DatabaseUrl::Sqlite(_) if settings.database_url.is_none() => {
+            std::fs::create_dir_all(&settings.data_dir).with_context(|| {
+                format!("failed to create the data directory {}", settings.data_dir.display())
+            })?;
+            let path = settings.database_path();
+            let database = SqliteDatabase::open(&path)
+                .await
+                .with_context(|| format!("failed to open the database {}", path.display()))?;
+            Arc::new(database)
+        }
+        DatabaseUrl::Sqlite(sqlite_url) => Arc::new(
+            SqliteDatabase::open_url(sqlite_url)
+                .await
+                .with_context(|| format!("failed to open the database {}", url.redacted()))?,
+        ),
+        DatabaseUrl::Postgres(postgres_url) => Arc::new(
+            PostgresDatabase::open(postgres_url)
+                .await
+                .with_context(|| format!("failed to open the database {}", url.redacted()))?,
+        ),
+    };
+    Ok(database)
 }
 
 /// Runs `medialib serve` until SIGTERM or Ctrl-C.
@@ -101,11 +121,13 @@ pub async fn serve(settings: ServeSettings, storage: StorageSettings) -> anyhow:
             timeout: Duration::from_secs(settings.render_timeout.max(1)),
             cache_budget: settings.variant_cache_size,
         })),
+        listing: Listing::new(settings.listing_index),
     };
 
     let app = app(state.clone(), &settings.cors_origins)?;
     bootstrap_demo(database.as_ref(), &public_url).await?;
     spawn_background_tasks(&state, &settings);
+    state.listing.warm_up(state.db.clone());
 
     state.ready.store(true, Ordering::Release);
     tracing::info!("listening on {address}");
@@ -259,6 +281,9 @@ fn spawn_background_tasks(state: &AppState, settings: &ServeSettings) {
         loop {
             ticker.tick().await;
             limits.iter().for_each(|limit| limit.forget_idle());
+            if let Err(error) = database.prune_index_changes(FEED_ROWS_KEPT).await {
+                tracing::warn!(error = %error, "failed to prune the change feed");
+            }
             match database.stored_bytes().await {
                 Ok(bytes) => metrics::gauge!("medialib_stored_bytes").set(bytes as f64),
                 Err(error) => tracing::warn!(error = %error, "failed to measure the stored bytes"),

@@ -19,6 +19,7 @@ pub struct AppState {
     pub ready: Arc<AtomicBool>,
     pub metrics: metrics_exporter_prometheus::PrometheusHandle,
     pub imaging: Arc<crate::imaging::service::Imaging>,
+    pub listing: Arc<crate::listing::Listing>,
 }
 
 /// Settings resolved at start-up.

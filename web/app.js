@@ -116,7 +116,7 @@ function watchQueue() {
     const { seconds, status } = event.detail;
     activity.textContent =
       status === 429
-        ? `Waiting ${seconds} s for the server's rate limit; ${queue.pending} requests queued.`
+        ? `Waiting ${seconds} s for the server's rate limit; ${queue.pending} ${queue.pending === 1 ? "request" : "requests"} queued.`
         : `The server is busy; retrying in ${seconds} s.`;
   });
   queue.addEventListener("send", () => {

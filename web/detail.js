@@ -2,7 +2,7 @@
 
 import { ApiError } from "./api.js";
 import { confirmAction } from "./dialog.js";
-import { byId, h } from "./dom.js";
+import { announce, byId, h } from "./dom.js";
 import { codePointLength, formatBytes, formatDate, formatDimensions, formatSize, kindLabel } from "./format.js";
 import { cardButton, imageUrl, updateCard } from "./grid.js";
 import { kindIcon } from "./icons.js";
@@ -193,7 +193,7 @@ async function deleteAsset(asset, status) {
     adjustTagCount(tag.id, -1);
   }
   removeAssets([asset.id]);
-  byId("activity").textContent = `Deleted "${asset.filename}".`;
+  announce(`Deleted "${asset.filename}".`);
   (next ? cardButton(next) : byId("assets-heading"))?.focus();
 }
 

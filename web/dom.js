@@ -37,10 +37,18 @@ export function sleep(milliseconds) {
   return new Promise((resolve) => setTimeout(resolve, Math.max(0, milliseconds)));
 }
 
-/** Shows a short message in the page's status line, which screen readers announce. */
+/** Milliseconds a result message stays in the status line. */
+const ANNOUNCEMENT_MS = 8000;
+
+/** Shows a short message in the page's status line, which screen readers announce, and clears it later. */
 export function announce(message) {
   const status = byId("activity");
   status.textContent = message;
+  setTimeout(() => {
+    if (status.textContent === message) {
+      status.textContent = "";
+    }
+  }, ANNOUNCEMENT_MS);
 }
 
 /** Tells whether a key press happened while the user was typing in a field. */

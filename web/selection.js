@@ -3,7 +3,7 @@
 import { ApiError } from "./api.js";
 import { closeDetail, refreshDetail } from "./detail.js";
 import { confirmAction } from "./dialog.js";
-import { byId } from "./dom.js";
+import { announce, byId } from "./dom.js";
 import { updateCount } from "./filters.js";
 import { refreshCardControls, renderGrid, updateCard } from "./grid.js";
 import { canEdit, library, tagByName } from "./state.js";
@@ -138,6 +138,8 @@ async function deleteSelected() {
     removeAssets(ids);
     clearSelection();
     byId("select-all").focus();
+    // Clearing the selection hides the selection bar, so the result goes to the status line as well.
+    announce(`Deleted ${what}.`);
     return `Deleted ${what}.`;
   });
   refreshTags().catch(() => {});

@@ -33,6 +33,8 @@ enum Command {
     /// Create users of the Authentication API, set their passwords, list them.
     #[command(subcommand)]
     User(accounts::UserCommand),
+    /// Apply pending database migrations and exit; every other command also applies them when it starts.
+    Migrate,
 }
 
 /// Runs the command line; returns 0 on success and 1 with a one-line message on standard error otherwise.
@@ -108,5 +110,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Repository(command) => accounts::run_repository(command, &cli.storage).await,
         Command::Token(command) => accounts::run_token(command, &cli.storage).await,
         Command::User(command) => accounts::run_user(command, &cli.storage).await,
+        Command::Migrate => {
+            crate::startup::open_database(&cli.storage).await?;
+            println!("{} is up to date", cli.storage.database().redacted());
+            Ok(())
+        }
     }
 }

@@ -1,7 +1,9 @@
 //! Metadata storage: the interface every database backend implements, and its records.
 //!
-//! Handlers see only [`Database`]; the SQLite backend lives in [`sqlite`]. Times are Unix epoch milliseconds.
+//! Handlers see only [`Database`]; the SQLite backend lives in [`sqlite`], the PostgreSQL backend in [`postgres`].
+//! Times are Unix epoch milliseconds.
 
+pub mod postgres;
 pub mod sqlite;
 
 use async_trait::async_trait;
@@ -216,6 +218,39 @@ pub struct ListPage {
     pub missing_ids: Vec<String>,
 }
 
+/// An asset's listing fields, as the in-memory listing index keeps them: what filters and orders a listing.
+#[derive(Debug, Clone)]
+pub struct IndexedAsset {
+    pub id: String,
+    pub created_at: i64,
+    pub kind: String,
+    pub uploader_id: String,
+    /// Folded search keys, as stored: filename, alt, notes, credits.
+    pub search: [String; 4],
+    pub tag_ids: Vec<String>,
+}
+
+/// Every asset of a repository, and the position in the change feed that this state includes.
+#[derive(Debug, Clone)]
+pub struct IndexSnapshot {
+    pub position: i64,
+    pub assets: Vec<IndexedAsset>,
+}
+
+/// What changed in a repository after a position of the change feed.
+#[derive(Debug, Clone)]
+pub enum IndexChanges {
+    /// The assets that changed, with their current state; an id without a state was deleted.
+    Changed {
+        position: i64,
+        changed: Vec<String>,
+        current: Vec<IndexedAsset>,
+    },
+    /// The feed no longer holds every change after the position, or holds more than the caller's limit: reload
+    /// the repository.
+    Behind,
+}
+
 /// Rank of a keyword match: a filename equal to the keyword, then starting with it, then containing it, then a
 /// match in alt, notes or credits. Lower ranks come first.
 pub mod score {
@@ -269,6 +304,40 @@ pub trait Database: Send + Sync + 'static {
     /// gone, because the sweeper may then have deleted the bytes.
     async fn insert_asset(&self, asset: NewAsset) -> DbResult<AssetRecord>;
     async fn list_assets(&self, query: &ListQuery) -> DbResult<ListPage>;
+
+    /// Loads the listing fields of every asset of a repository for the in-memory listing index. `None` when this
+    /// backend keeps no change feed; listings then always run in the database.
+    async fn index_snapshot(&self, _repository_id: i64) -> DbResult<Option<IndexSnapshot>> {
+        Ok(None)
+    }
+    /// Returns the assets of a repository that changed after `position` in the change feed, or `Behind` when more
+    /// than `max_changes` did. `None` when this backend keeps no change feed.
+    async fn index_changes(
+        &self,
+        _repository_id: i64,
+        _position: i64,
+        _max_changes: u32,
+    ) -> DbResult<Option<IndexChanges>> {
+        Ok(None)
+    }
+    /// Deletes all but the newest `keep` rows of the change feed.
+    async fn prune_index_changes(&self, _keep: i64) -> DbResult<()> {
+        Ok(())
+    }
+    /// Returns the assets of a repository among `ids`, in no particular order; unknown ids are left out.
+    async fn assets_by_ids(&self, repository_id: i64, ids: &[String]) -> DbResult<Vec<AssetRecord>> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let query = ListQuery {
+            repository_id,
+            limit: u32::try_from(ids.len()).unwrap_or(u32::MAX),
+            ids: ids.to_vec(),
+            ..ListQuery::default()
+        };
+        let page = self.list_assets(&query).await?;
+        Ok(page.items.into_iter().map(|item| item.asset).collect())
+    }
     /// Applies a patch; `NotFound` for an unknown asset, `UnknownReference` for an unknown tag id.
     async fn update_asset(
         &self,

@@ -132,15 +132,85 @@ pub fn run_cli_with(
     let mut all_args: Vec<String> = args.iter().map(|arg| arg.to_string()).collect();
     all_args.push("--data-dir".to_string());
     all_args.push(data_dir.display().to_string());
-    run_binary(&all_args, stdin, envs)
+    let storage_url = test_storage_url(data_dir);
+    let mut all_envs: Vec<(&str, &str)> = storage_url
+        .iter()
+        .map(|url| ("MEDIALIB_STORAGE_URL", url.as_str()))
+        .collect();
+    all_envs.extend_from_slice(envs);
+    run_binary(&all_args, stdin, &all_envs)
 }
 
-/// Runs `medialib ARGS` exactly as given.
+/// Returns the storage URL of a test data directory when `MEDIALIB_TEST_STORAGE_URL` is set, such as
+/// `s3://bucket?endpoint=http://127.0.0.1:9000` from `scripts/s3.sh`. Each data directory gets its own key prefix in
+/// that bucket (or directory), named after the directory, so tests do not see each other's objects and a restarted
+/// server finds its own. Without the variable, files stay inside the data directory.
+pub fn test_storage_url(data_dir: &Path) -> Option<String> {
+    let base = std::env::var("MEDIALIB_TEST_STORAGE_URL")
+        .ok()
+        .filter(|url| !url.is_empty())?;
+    let name: String = data_dir
+        .file_name()?
+        .to_string_lossy()
+        .chars()
+        .filter(char::is_ascii_alphanumeric)
+        .collect();
+    let (location, query) = match base.split_once('?') {
+        Some((location, query)) => (location, format!("?{query}")),
+        None => (base.as_str(), String::new()),
+    };
+    Some(format!("{}/{name}{query}", location.trim_end_matches('/')))
+}
+
+/// With the S3 server of `scripts/s3.sh`, which keeps each object as a file under `$S3_ROOT/$S3_BUCKET/{key}`, links
+/// `{data dir}/files` to the data directory's key prefix there, so tests that look at stored files find them in
+/// either configuration.
+fn link_s3_prefix(data_dir: &Path) {
+    let (Some(url), Ok(root), Ok(bucket)) = (
+        test_storage_url(data_dir),
+        std::env::var("S3_ROOT"),
+        std::env::var("S3_BUCKET"),
+    ) else {
+        return;
+    };
+    let files = data_dir.join("files");
+    let Some(prefix) = url
+        .split_once('?')
+        .map_or(url.as_str(), |(location, _)| location)
+        .strip_prefix(&format!("s3://{bucket}/"))
+    else {
+        return;
+    };
+    if files.symlink_metadata().is_err() {
+        std::os::unix::fs::symlink(Path::new(&root).join(&bucket).join(prefix), &files)
+            .expect("link the files directory to the S3 key prefix");
+    }
+}
+
+/// Runs `medialib ARGS` exactly as given, except that with `MEDIALIB_TEST_DATABASE_URL` set, the data directory's
+/// PostgreSQL database is added (see [`test_database_url`]).
 pub fn run_binary(args: &[String], stdin: Option<&str>, envs: &[(&str, &str)]) -> CliOutput {
+    let mut args = args.to_vec();
+    let mut database_env = None;
+    if !args.iter().any(|arg| arg == "--database-url") {
+        let data_dir_arg = args.iter().position(|arg| arg == "--data-dir");
+        let data_dir_env = envs.iter().find(|(name, _)| *name == "MEDIALIB_DATA_DIR");
+        if let Some(index) = data_dir_arg.filter(|index| index + 1 < args.len()) {
+            if let Some(url) = test_database_url(Path::new(&args[index + 1])) {
+                // Right after the data directory, so that it stays before a `--`.
+                args.splice(index + 2..index + 2, ["--database-url".to_string(), url]);
+            }
+        } else if let Some((_, dir)) = data_dir_env {
+            database_env = test_database_url(Path::new(dir));
+        }
+    }
     let description = format!("medialib {}", args.join(" "));
     let mut command = Command::new(env!("CARGO_BIN_EXE_medialib"));
+    if let Some(url) = database_env {
+        command.env("MEDIALIB_DATABASE_URL", url);
+    }
     command
-        .args(args)
+        .args(&args)
         .envs(envs.iter().copied())
         .env("NO_COLOR", "1")
         .stdin(if stdin.is_some() {
@@ -194,6 +264,77 @@ fn wait_with_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus>
         }
         thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// Returns the URL of the PostgreSQL database that stands for `data_dir`'s embedded database when the environment
+/// variable `MEDIALIB_TEST_DATABASE_URL` names a PostgreSQL server (for example the one of scripts/postgres.sh);
+/// `None` runs the tests on SQLite. The database is named after the directory and created on first use, so a
+/// server restarted on the same directory finds its data. The databases are not dropped: use a throwaway server.
+pub fn test_database_url(data_dir: &Path) -> Option<String> {
+    use std::collections::hash_map::DefaultHasher;
+    use std::collections::HashSet;
+    use std::hash::{Hash, Hasher};
+    use std::sync::OnceLock;
+
+    let server_url = std::env::var("MEDIALIB_TEST_DATABASE_URL").ok().filter(|url| !url.is_empty())?;
+    // The run's own salt keeps a directory name that an earlier run used from reaching that run's database.
+    static RUN_SALT: OnceLock<u128> = OnceLock::new();
+    let salt = RUN_SALT.get_or_init(|| {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        now.as_nanos() ^ u128::from(std::process::id())
+    });
+    let mut hasher = DefaultHasher::new();
+    (salt, data_dir).hash(&mut hasher);
+    let name = format!("test_{:016x}", hasher.finish());
+
+    static CREATED: OnceLock<Mutex<HashSet<String>>> = OnceLock::new();
+    let mut created = CREATED.get_or_init(Default::default).lock().unwrap();
+    if !created.contains(&name) {
+        create_test_database(&server_url, &name);
+        created.insert(name.clone());
+    }
+    Some(replace_database_name(&server_url, &name))
+}
+
+/// Runs `CREATE DATABASE` on the server.
+fn create_test_database(server_url: &str, name: &str) {
+    let server_url = server_url.to_owned();
+    let statement = format!("CREATE DATABASE \"{name}\"");
+    // On its own thread, because the caller may run inside a Tokio runtime.
+    let result = thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("build a runtime");
+        runtime.block_on(async {
+            use sqlx::Connection;
+            let mut connection = sqlx::PgConnection::connect(&server_url).await?;
+            sqlx::query(&statement).execute(&mut connection).await
+        })
+    })
+    .join()
+    .expect("the database thread panicked");
+    if let Err(error) = result {
+        panic!("cannot create the test database {name} on MEDIALIB_TEST_DATABASE_URL: {error}");
+    }
+}
+
+/// Replaces the database name (the URL path) of a PostgreSQL URL, keeping its query string.
+fn replace_database_name(url: &str, name: &str) -> String {
+    let (base, query) = match url.split_once('?') {
+        Some((base, query)) => (base, Some(query)),
+        None => (url, None),
+    };
+    let authority_start = base.find("://").map_or(0, |index| index + 3);
+    let host_end = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |index| authority_start + index);
+    let mut replaced = format!("{}/{name}", &base[..host_end]);
+    if let Some(query) = query {
+        replaced.push('?');
+        replaced.push_str(query);
+    }
+    replaced
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -263,6 +404,10 @@ impl ServerBuilder {
             "--data-dir".into(),
             data_dir.path().display().to_string(),
         ];
+        if let Some(url) = test_database_url(data_dir.path()) {
+            args.push("--database-url".into());
+            args.push(url);
+        }
         if !self.args.iter().any(|arg| arg == "--log-format") {
             args.push("--log-format".into());
             args.push("text".into());
@@ -274,8 +419,13 @@ impl ServerBuilder {
         }
         args.extend(self.args);
 
+        link_s3_prefix(data_dir.path());
         let mut child = Command::new(env!("CARGO_BIN_EXE_medialib"))
             .args(&args)
+            .envs(
+                test_storage_url(data_dir.path())
+                    .map(|url| ("MEDIALIB_STORAGE_URL".to_string(), url)),
+            )
             .envs(
                 self.envs
                     .iter()

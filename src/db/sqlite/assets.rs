@@ -8,13 +8,13 @@ use super::{ResultExt, SqliteDatabase};
 use crate::db::*;
 use crate::domain::search::fold;
 
-const ASSET_COLUMNS: &str = "a.id, a.repository_id, a.filename, a.uploaded_filename, a.extension, a.size, a.kind, \
+pub(super) const ASSET_COLUMNS: &str = "a.id, a.repository_id, a.filename, a.uploaded_filename, a.extension, a.size, a.kind, \
      a.content_type, a.width, a.height, a.notes, a.credits, a.alt, a.uploader_id, a.sha256, a.storage_key, \
      a.created_at, a.last_modified";
 
 #[derive(sqlx::FromRow)]
-struct AssetRow {
-    id: String,
+pub(super) struct AssetRow {
+    pub(super) id: String,
     repository_id: i64,
     filename: String,
     uploaded_filename: String,
@@ -35,7 +35,7 @@ struct AssetRow {
 }
 
 impl AssetRow {
-    fn into_record(self, tags: Vec<TagRecord>) -> AssetRecord {
+    pub(super) fn into_record(self, tags: Vec<TagRecord>) -> AssetRecord {
         AssetRecord {
             id: self.id,
             repository_id: self.repository_id,
@@ -188,7 +188,7 @@ impl SqliteDatabase {
             Vec::new()
         } else {
             let mut existing =
-                QueryBuilder::<Sqlite>::new("SELECT id FROM assets WHERE repository_id = ");
+                QueryBuilder::<Sqlite>::new("SELECT id FROM assets WHERE +repository_id = ");
             existing.push_bind(query.repository_id).push(" AND id IN (");
             push_list(&mut existing, &query.ids);
             existing.push(")");
@@ -316,7 +316,7 @@ impl SqliteDatabase {
         let mut tx = self.begin_write().await?;
 
         let mut select = QueryBuilder::<Sqlite>::new(
-            "SELECT storage_key, sha256 FROM assets WHERE repository_id = ",
+            "SELECT storage_key, sha256 FROM assets WHERE +repository_id = ",
         );
         select.push_bind(repository_id).push(" AND id IN (");
         push_list(&mut select, ids);
@@ -340,7 +340,7 @@ impl SqliteDatabase {
             .await
             .db()?;
         }
-        let mut delete = QueryBuilder::<Sqlite>::new("DELETE FROM assets WHERE repository_id = ");
+        let mut delete = QueryBuilder::<Sqlite>::new("DELETE FROM assets WHERE +repository_id = ");
         delete.push_bind(repository_id).push(" AND id IN (");
         push_list(&mut delete, ids);
         delete.push(")");
@@ -453,9 +453,9 @@ fn push_filters(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery) {
 /// condition on the rarest tag's assignments drives the query.
 fn push_filters_driven(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery, drive_from_tag: bool) {
     let indexed_keyword = filters.keyword.as_deref().filter(|keyword| uses_search_index(keyword));
-    // With an indexed keyword, the unary `+` keeps SQLite off the repository index, so the query is driven by the
-    // trigram matches instead of walking every asset of the repository and probing the match list.
-    let repository_column = if indexed_keyword.is_some() || drive_from_tag {
+    // With ids or an indexed keyword, the unary `+` keeps SQLite off the repository index, so the query is driven by
+    // the id index or the trigram matches instead of walking every asset of the repository and probing the list.
+    let repository_column = if !filters.ids.is_empty() || indexed_keyword.is_some() || drive_from_tag {
         " WHERE +a.repository_id = "
     } else {
         " WHERE a.repository_id = "
@@ -572,7 +572,7 @@ fn push_after(query: &mut QueryBuilder<'_, Sqlite>, after: &ListPosition, by_sco
     query.push(")");
 }
 
-fn push_list(query: &mut QueryBuilder<'_, Sqlite>, values: &[String]) {
+pub(super) fn push_list(query: &mut QueryBuilder<'_, Sqlite>, values: &[String]) {
     let mut separated = query.separated(", ");
     for value in values {
         separated.push_bind(value.clone());
@@ -644,7 +644,7 @@ async fn replace_tags(
     requested.dedup();
 
     if !requested.is_empty() {
-        let mut known = QueryBuilder::<Sqlite>::new("SELECT id FROM tags WHERE repository_id = ");
+        let mut known = QueryBuilder::<Sqlite>::new("SELECT id FROM tags WHERE +repository_id = ");
         known.push_bind(repository_id).push(" AND id IN (");
         push_list(&mut known, &requested);
         known.push(")");

@@ -7,6 +7,7 @@
 
 mod accounts;
 mod assets;
+mod changes;
 mod tags;
 
 use std::path::Path;
@@ -229,6 +230,22 @@ impl Database for SqliteDatabase {
 
     async fn list_assets(&self, query: &ListQuery) -> DbResult<ListPage> {
         self.list_assets(query).await
+    }
+
+    async fn index_snapshot(&self, repository_id: i64) -> DbResult<Option<IndexSnapshot>> {
+        self.index_snapshot(repository_id).await.map(Some)
+    }
+
+    async fn index_changes(&self, repository_id: i64, position: i64, max_changes: u32) -> DbResult<Option<IndexChanges>> {
+        self.index_changes(repository_id, position, max_changes).await.map(Some)
+    }
+
+    async fn prune_index_changes(&self, keep: i64) -> DbResult<()> {
+        self.prune_index_changes(keep).await
+    }
+
+    async fn assets_by_ids(&self, repository_id: i64, ids: &[String]) -> DbResult<Vec<AssetRecord>> {
+        self.assets_by_ids(repository_id, ids).await
     }
 
     async fn update_asset(

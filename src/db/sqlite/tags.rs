@@ -132,7 +132,7 @@ impl SqliteDatabase {
         let mut ids: Vec<String> = asset_ids.to_vec();
         ids.sort();
         ids.dedup();
-        let mut known = QueryBuilder::<Sqlite>::new("SELECT id FROM assets WHERE repository_id = ");
+        let mut known = QueryBuilder::<Sqlite>::new("SELECT id FROM assets WHERE +repository_id = ");
         known.push_bind(repository_id).push(" AND id IN (");
         let mut separated = known.separated(", ");
         for id in &ids {

@@ -109,7 +109,9 @@ async fn remove_orphaned_variants(state: &AppState, deleted: &[crate::db::Delete
                     crate::routes::variants::remove_variant(state, &key).await;
                 }
             }
-            Err(error) => tracing::warn!(error = %error, "failed to list the variants of a deleted asset"),
+            Err(error) => {
+                tracing::warn!(error = %error, "failed to list the variants of a deleted asset")
+            }
         }
     }
 }

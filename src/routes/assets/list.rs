@@ -72,7 +72,7 @@ pub async fn list_assets(
     let params = ListParams::parse(raw_query.as_deref().unwrap_or(""))?;
     let query = params.into_query(caller.repository.id)?;
 
-    let page = state.db.list_assets(&query).await?;
+    let page = state.listing.list(&state.db, &query).await?;
 
     let cursor = page.items.last().map(|last| {
         Cursor {
