@@ -17,7 +17,8 @@ function crc32(bytes) {
   return (crc ^ 0xffffffff) >>> 0;
 }
 
-function chunk(type, data) {
+/** Returns one PNG chunk: length, type, data and CRC-32. */
+export function chunk(type, data) {
   const length = Buffer.alloc(4);
   length.writeUInt32BE(data.length);
   const typeAndData = Buffer.concat([Buffer.from(type, "ascii"), data]);
