@@ -51,7 +51,7 @@ trap stop_medialib EXIT
 token="$(new_token "$data_dir")"
 
 # Keyword and tag filters are served from the in-memory listing index, which the server loads in the background
-# after it starts; until then they run in the database. Measure once it is loaded.
+# after it starts. Until then they run in the database, so the measurement waits for the load to finish.
 log "waiting for the listing index to load"
 for _ in $(seq 1 600); do
     grep -q "loaded the listing index" "$data_dir/serve.log" && break

@@ -237,7 +237,7 @@ pub struct IndexSnapshot {
     pub assets: Vec<IndexedAsset>,
 }
 
-/// What changed in a repository after a position of the change feed.
+/// Changes to a repository's assets after a position of the change feed.
 #[derive(Debug, Clone)]
 pub enum IndexChanges {
     /// The assets that changed, with their current state; an id without a state was deleted.
@@ -246,8 +246,8 @@ pub enum IndexChanges {
         changed: Vec<String>,
         current: Vec<IndexedAsset>,
     },
-    /// The feed no longer holds every change after the position, or holds more than the caller's limit: reload
-    /// the repository.
+    /// The feed no longer contains every change after the position, or contains more than the caller's limit, so
+    /// the caller must reload the repository.
     Behind,
 }
 

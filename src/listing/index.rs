@@ -1,11 +1,11 @@
 //! The in-memory index of one repository's listing fields.
 //!
 //! Each asset is a document with a number. Documents `0..sorted_len` are in ascending (created_at, id) order, so the
-//! newest matches of a filter are its highest numbers below the cursor; documents appended out of that order (an
-//! asset inserted with an older time) form a short unsorted tail that every query also reads. Filters are roaring
+//! newest matches of a filter are its highest numbers below the cursor. Documents appended out of that order (an
+//! asset inserted with an older time) form a short unsorted tail, which every query also reads. Filters are roaring
 //! bitmaps of document numbers: one per kind, uploader and tag, and one per byte trigram of the folded search keys,
 //! kept apart for the filename and for the other fields. A keyword of 3 or more bytes intersects the bitmaps of its
-//! trigrams to find candidates; every candidate is then checked against the stored keys, so the result is the exact
+//! trigrams to find candidates. Every candidate is then checked against the stored keys, so the result is the exact
 //! substring match that the database computes.
 
 use std::collections::HashMap;
@@ -39,8 +39,8 @@ impl Doc {
     }
 }
 
-/// Where a document's folded filename, alt, notes and credits lie in the text arena: one after the other from
-/// `start`, field `i` ending at `start + ends[i]`. The arena holds the texts in document order, so a search that
+/// Position of a document's folded filename, alt, notes and credits in the text arena: one after the other from
+/// `start`, field `i` ending at `start + ends[i]`. The arena keeps the texts in document order, so a search that
 /// checks its candidates in ascending order reads memory sequentially.
 #[derive(Clone, Copy, Default)]
 struct Span {
@@ -182,8 +182,8 @@ impl RepositoryIndex {
         self.alive.len()
     }
 
-    /// Applies the current state of changed assets: `current` holds those that exist, the other ids of `changed`
-    /// were deleted.
+    /// Applies the current state of changed assets. `current` contains those that still exist, and the other ids of
+    /// `changed` were deleted.
     pub fn apply(&mut self, position: i64, changed: &[String], current: Vec<IndexedAsset>) {
         let mut current: HashMap<String, IndexedAsset> =
             current.into_iter().map(|asset| (asset.id.clone(), asset)).collect();
@@ -459,6 +459,7 @@ impl RepositoryIndex {
             .map(|(number, doc)| (doc, old_texts.fields(number as DocNo)))
             .collect();
         drop(old_texts);
+
         docs.sort_unstable_by(|a, b| a.0.key().cmp(&b.0.key()));
         let docs: Vec<Doc> = docs
             .into_iter()
@@ -468,6 +469,7 @@ impl RepositoryIndex {
                 doc
             })
             .collect();
+
         self.alive.clear();
         self.kinds.clear();
         self.uploaders.clear();
@@ -476,6 +478,7 @@ impl RepositoryIndex {
         self.other_grams.clear();
         self.by_id.clear();
         self.dead = 0;
+
         for (number, doc) in docs.iter().enumerate() {
             self.link(number as DocNo, doc);
             self.by_id.insert(doc.id.clone(), number as DocNo);
@@ -485,7 +488,7 @@ impl RepositoryIndex {
     }
 }
 
-/// A document that stands in while the real one is moved out of the vector.
+/// Returns an empty document to put in a slot while the real one is moved out of the vector.
 fn placeholder() -> Doc {
     Doc {
         id: Arc::from(""),
@@ -504,7 +507,7 @@ fn for_each_gram(text: &[u8], mut f: impl FnMut(u32)) {
     }
 }
 
-/// Returns the documents whose field holds every trigram of `keyword`.
+/// Returns the documents whose field contains every trigram of `keyword`.
 fn intersect_grams(grams: &HashMap<u32, RoaringBitmap>, keyword: &[u8]) -> RoaringBitmap {
     let mut sets = Vec::new();
     let mut missing = false;

@@ -4,8 +4,8 @@
 //! indexed query it reads the database's change feed, the assets changed since the index's position, so a write
 //! made through any process is visible to the next query of every process. A small
 //! repository is loaded on its first query; a large one is loaded in the background while its queries run in the
-//! database. Queries without keyword and tags, and queries with `ids`, always run in the database, whose indexes
-//! already answer them at once.
+//! database. Queries without keyword and tags, and queries with `ids`, always run in the database, because its
+//! indexes already return them at once.
 
 mod index;
 #[cfg(test)]
@@ -214,7 +214,7 @@ impl Listing {
         Ok(Some(loaded))
     }
 
-    /// Applies the changes made since the index's position. When the feed no longer holds them, reloads the
+    /// Applies the changes made since the index's position. When the feed no longer contains them, reloads the
     /// repository as on its first query.
     async fn catch_up(
         self: &Arc<Self>,
@@ -277,8 +277,8 @@ async fn repository_size(database: &dyn Database, repository_id: i64) -> DbResul
     Ok(database.list_assets(&query).await?.total)
 }
 
-/// Returns the heap's free pages to the operating system. The snapshot that an index is built from takes about
-/// twice the index's memory in many small allocations; once it is freed, glibc keeps those pages unless asked.
+/// Returns the heap's free pages to the operating system. The snapshot that an index is built from takes many small
+/// allocations, and glibc keeps their pages after they are freed unless `malloc_trim` is called.
 fn release_free_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim only releases memory that the allocator holds free; it has no preconditions.
