@@ -20,6 +20,8 @@ type DocNo = u32;
 
 /// Documents appended out of order before the index is rebuilt in order.
 const MAX_UNSORTED: usize = 1024;
+/// Candidates of a keyword search from which they are checked on two threads instead of one.
+const PARALLEL_CANDIDATES: u64 = 16_384;
 /// Deleted documents kept before the index is rebuilt without them, unless they are under a quarter of all.
 const MAX_DEAD: usize = 4096;
 
@@ -70,7 +72,11 @@ impl Texts {
 
     fn field(&self, number: DocNo, index: usize) -> &[u8] {
         let span = &self.spans[number as usize];
-        let from = if index == 0 { 0 } else { span.ends[index - 1] as usize };
+        let from = if index == 0 {
+            0
+        } else {
+            span.ends[index - 1] as usize
+        };
         &self.arena[span.start + from..span.start + span.ends[index] as usize]
     }
 
@@ -91,7 +97,8 @@ impl Texts {
             return Some(score::FILENAME_CONTAINS as usize);
         }
         let span = &self.spans[number as usize];
-        let others = &self.arena[span.start + span.ends[0] as usize..span.start + span.ends[3] as usize];
+        let others =
+            &self.arena[span.start + span.ends[0] as usize..span.start + span.ends[3] as usize];
         // A match across two fields would be wrong, so the others are only checked one by one once the three
         // together contain the keyword.
         if finder.find(others).is_none() {
@@ -122,7 +129,9 @@ impl Postings {
     }
 
     fn get(&self, value: &str) -> Option<&RoaringBitmap> {
-        self.numbers.get(value).map(|&number| &self.sets[number as usize])
+        self.numbers
+            .get(value)
+            .map(|&number| &self.sets[number as usize])
     }
 
     fn clear(&mut self) {
@@ -185,12 +194,16 @@ impl RepositoryIndex {
     /// Applies the current state of changed assets. `current` contains those that still exist, and the other ids of
     /// `changed` were deleted.
     pub fn apply(&mut self, position: i64, changed: &[String], current: Vec<IndexedAsset>) {
-        let mut current: HashMap<String, IndexedAsset> =
-            current.into_iter().map(|asset| (asset.id.clone(), asset)).collect();
+        let mut current: HashMap<String, IndexedAsset> = current
+            .into_iter()
+            .map(|asset| (asset.id.clone(), asset))
+            .collect();
         for id in changed {
             let existing = self.by_id.get(id.as_str()).copied();
             match (existing, current.remove(id)) {
-                (Some(number), Some(asset)) if self.docs[number as usize].created_at == asset.created_at => {
+                (Some(number), Some(asset))
+                    if self.docs[number as usize].created_at == asset.created_at =>
+                {
                     self.replace(number, asset)
                 }
                 (Some(number), asset) => {
@@ -209,7 +222,10 @@ impl RepositoryIndex {
 
         let unsorted = self.docs.len() - self.sorted_len;
         let wasted = self.texts.unused > self.texts.arena.len() / 2 && self.texts.unused > 1 << 20;
-        if unsorted > MAX_UNSORTED || (self.dead > MAX_DEAD && self.dead * 4 > self.docs.len()) || wasted {
+        if unsorted > MAX_UNSORTED
+            || (self.dead > MAX_DEAD && self.dead * 4 > self.docs.len())
+            || wasted
+        {
             self.rebuild();
         }
     }
@@ -228,7 +244,10 @@ impl RepositoryIndex {
                 limit,
             );
             return SearchResult {
-                hits: numbers.into_iter().map(|number| self.position_of(number, None)).collect(),
+                hits: numbers
+                    .into_iter()
+                    .map(|number| self.position_of(number, None))
+                    .collect(),
                 total: set.len() as i64,
             };
         };
@@ -242,12 +261,7 @@ impl RepositoryIndex {
         } else {
             set
         };
-        let mut tiers: [Vec<DocNo>; 4] = Default::default();
-        for number in &candidates {
-            if let Some(score) = self.texts.score(number, keyword, &finder) {
-                tiers[score].push(number);
-            }
-        }
+        let tiers = self.score_all(&candidates, keyword, &finder);
         let total = tiers.iter().map(Vec::len).sum::<usize>() as i64;
 
         let mut hits = Vec::with_capacity(limit.min(total as usize));
@@ -267,9 +281,51 @@ impl RepositoryIndex {
                 tier_after,
                 limit - hits.len(),
             );
-            hits.extend(numbers.into_iter().map(|number| self.position_of(number, Some(score as i64))));
+            hits.extend(
+                numbers
+                    .into_iter()
+                    .map(|number| self.position_of(number, Some(score as i64))),
+            );
         }
         SearchResult { hits, total }
+    }
+
+    /// Checks every candidate against the keyword and sorts the matches into tiers by score, each in ascending
+    /// document order. A large candidate set is split in two halves checked on two threads.
+    fn score_all(
+        &self,
+        candidates: &RoaringBitmap,
+        keyword: &[u8],
+        finder: &Finder<'_>,
+    ) -> [Vec<DocNo>; 4] {
+        let score_range = |range: std::ops::Range<u32>| {
+            let mut tiers: [Vec<DocNo>; 4] = Default::default();
+            for number in candidates.range(range) {
+                if let Some(score) = self.texts.score(number, keyword, finder) {
+                    tiers[score].push(number);
+                }
+            }
+            tiers
+        };
+        if candidates.len() < PARALLEL_CANDIDATES {
+            return score_range(0..u32::MAX);
+        }
+        let middle = candidates
+            .select((candidates.len() / 2) as u32)
+            .expect("the middle of a non-empty set");
+        let (mut tiers, upper) = std::thread::scope(|scope| {
+            let upper = scope.spawn(|| score_range(middle..u32::MAX));
+            (score_range(0..middle), upper.join())
+        });
+        match upper {
+            Ok(upper) => {
+                for (tier, more) in tiers.iter_mut().zip(upper) {
+                    tier.extend(more);
+                }
+            }
+            Err(panic) => std::panic::resume_unwind(panic),
+        }
+        tiers
     }
 
     /// Returns the documents that pass the kind, uploader and tag filters.
@@ -279,7 +335,12 @@ impl RepositoryIndex {
             .kind
             .iter()
             .map(|kind| self.kinds.get(kind))
-            .chain(query.uploader_id.iter().map(|uploader| self.uploaders.get(uploader)))
+            .chain(
+                query
+                    .uploader_id
+                    .iter()
+                    .map(|uploader| self.uploaders.get(uploader)),
+            )
             .chain(query.tags.iter().map(|tag| self.tags.get(tag)));
         for lookup in lookups {
             match lookup {
@@ -296,7 +357,9 @@ impl RepositoryIndex {
         let sorted = &self.docs[..self.sorted_len];
         let bound = match after {
             None => sorted.len(),
-            Some(after) => sorted.partition_point(|doc| doc.key() < (after.created_at, after.id.as_str())),
+            Some(after) => {
+                sorted.partition_point(|doc| doc.key() < (after.created_at, after.id.as_str()))
+            }
         };
         bound as DocNo
     }
@@ -317,7 +380,11 @@ impl RepositoryIndex {
                 })
             })
             .collect();
-        tail.sort_unstable_by(|a, b| self.docs[*b as usize].key().cmp(&self.docs[*a as usize].key()));
+        tail.sort_unstable_by(|a, b| {
+            self.docs[*b as usize]
+                .key()
+                .cmp(&self.docs[*a as usize].key())
+        });
 
         let mut page = Vec::with_capacity(limit);
         let mut sorted = sorted.peekable();
@@ -403,7 +470,11 @@ impl RepositoryIndex {
             created_at: asset.created_at,
             kind: self.kinds.number(&asset.kind),
             uploader: self.uploaders.number(&asset.uploader_id),
-            tags: asset.tag_ids.iter().map(|tag| self.tags.number(tag)).collect(),
+            tags: asset
+                .tag_ids
+                .iter()
+                .map(|tag| self.tags.number(tag))
+                .collect(),
             alive: true,
         }
     }

@@ -1,19 +1,34 @@
 //! The index must list exactly what the database lists: these tests run the same queries both ways on a real SQLite
-//! file, through inserts, edits, tag changes and deletes, and compare every page, cursor and total.
+//! file, through inserts, edits, tag changes and deletes, and compare every page, cursor and total. The `postgres_`
+//! tests do the same on a PostgreSQL database when `MEDIALIB_TEST_DATABASE_URL` names a server, and return at once
+//! otherwise.
 
 use std::sync::Arc;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use sqlx::Connection;
 
 use super::*;
+use crate::db::postgres::PostgresDatabase;
 use crate::db::sqlite::SqliteDatabase;
-use crate::db::{AssetPatch, IndexedAsset, NewAsset, Rename};
+use crate::db::{AssetPatch, IndexedAsset, ListPosition, NewAsset, Rename};
 use crate::domain::search::fold;
 
 const WORDS: [&str; 12] = [
-    "sunset", "beach", "Café", "logo", "image", "IMAGE-2", "rabbit", "ab", "a", "straße", "猫の写真", "x%_y",
+    "sunset",
+    "beach",
+    "Café",
+    "logo",
+    "image",
+    "IMAGE-2",
+    "rabbit",
+    "ab",
+    "a",
+    "straße",
+    "猫の写真",
+    "x%_y",
 ];
 const KINDS: [&str; 3] = ["image", "document", "video"];
 const UPLOADERS: [&str; 2] = ["ghost", "user-1"];
@@ -31,7 +46,22 @@ struct Fixture {
 impl Fixture {
     async fn new(seed: u64) -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let database: Arc<dyn Database> = Arc::new(SqliteDatabase::open(&dir.path().join("test.sqlite")).await.unwrap());
+        let database: Arc<dyn Database> = Arc::new(
+            SqliteDatabase::open(&dir.path().join("test.sqlite"))
+                .await
+                .unwrap(),
+        );
+        Self::with_database(seed, dir, database).await
+    }
+
+    /// A fixture on a fresh PostgreSQL database, or `None` without a test server.
+    async fn postgres(seed: u64) -> Option<Self> {
+        let url = crate::db::postgres::tests::fresh_database_url().await?;
+        let database: Arc<dyn Database> = Arc::new(PostgresDatabase::open(&url).await.unwrap());
+        Some(Self::with_database(seed, tempfile::tempdir().unwrap(), database).await)
+    }
+
+    async fn with_database(seed: u64, dir: tempfile::TempDir, database: Arc<dyn Database>) -> Self {
         let repository_id = database.create_repository("test", 1).await.unwrap().id;
         // Another repository's assets and tags must never show up.
         let other = database.create_repository("other", 1).await.unwrap().id;
@@ -45,7 +75,11 @@ impl Fixture {
             rng: StdRng::seed_from_u64(seed),
         };
         for name in ["red", "green", "blue", "gold"] {
-            let tag = fixture.database.create_tag(repository_id, name, 1).await.unwrap();
+            let tag = fixture
+                .database
+                .create_tag(repository_id, name, 1)
+                .await
+                .unwrap();
             fixture.tags.push(tag.id);
         }
         let foreign = fixture.database.create_tag(other, "red", 1).await.unwrap();
@@ -65,7 +99,10 @@ impl Fixture {
     async fn insert(&mut self, repository_id: i64, created_at: i64) -> String {
         let id = format!("asset{:011}", self.rng.gen_range(0..100_000_000_000u64));
         let storage_key = format!("assets/{repository_id}/{id}");
-        self.database.add_pending_object(&storage_key, i64::MAX).await.unwrap();
+        self.database
+            .add_pending_object(&storage_key, i64::MAX)
+            .await
+            .unwrap();
         let count = self.rng.gen_range(1..4);
         let filename = format!("{}.jpg", self.words(count));
         let alt = self.rng.gen_bool(0.3).then(|| self.words(2));
@@ -138,7 +175,11 @@ impl Fixture {
         }
         if query.keyword.is_none() || self.rng.gen_bool(0.4) {
             let count = self.rng.gen_range(1..3);
-            query.tags = self.tags.choose_multiple(&mut self.rng, count).cloned().collect();
+            query.tags = self
+                .tags
+                .choose_multiple(&mut self.rng, count)
+                .cloned()
+                .collect();
         }
         if self.rng.gen_bool(0.3) {
             query.kind = Some(KINDS.choose(&mut self.rng).unwrap().to_string());
@@ -158,10 +199,20 @@ impl Fixture {
             let summary = |page: &ListPage| -> Vec<(String, Option<i64>, i64)> {
                 page.items
                     .iter()
-                    .map(|item| (item.asset.id.clone(), item.position.score, item.position.created_at))
+                    .map(|item| {
+                        (
+                            item.asset.id.clone(),
+                            item.position.score,
+                            item.position.created_at,
+                        )
+                    })
                     .collect()
             };
-            assert_eq!(summary(&from_index), summary(&from_database), "page {pages} of {query:?}");
+            assert_eq!(
+                summary(&from_index),
+                summary(&from_database),
+                "page {pages} of {query:?}"
+            );
             assert_eq!(from_index.total, from_database.total, "total of {query:?}");
             let tags = |page: &ListPage| -> Vec<Vec<String>> {
                 page.items
@@ -191,7 +242,17 @@ impl Fixture {
 
 #[tokio::test]
 async fn index_lists_what_the_database_lists() {
-    let mut fixture = Fixture::new(7).await;
+    lists_what_the_database_lists(Fixture::new(7).await).await;
+}
+
+#[tokio::test]
+async fn postgres_index_lists_what_the_database_lists() {
+    if let Some(fixture) = Fixture::postgres(7).await {
+        lists_what_the_database_lists(fixture).await;
+    }
+}
+
+async fn lists_what_the_database_lists(mut fixture: Fixture) {
     fixture.insert_many(300, 10_000).await;
 
     fixture.compare_random_queries(150).await;
@@ -199,7 +260,17 @@ async fn index_lists_what_the_database_lists() {
 
 #[tokio::test]
 async fn index_follows_edits_tag_changes_and_deletes() {
-    let mut fixture = Fixture::new(11).await;
+    follows_edits_tag_changes_and_deletes(Fixture::new(11).await).await;
+}
+
+#[tokio::test]
+async fn postgres_index_follows_edits_tag_changes_and_deletes() {
+    if let Some(fixture) = Fixture::postgres(11).await {
+        follows_edits_tag_changes_and_deletes(fixture).await;
+    }
+}
+
+async fn follows_edits_tag_changes_and_deletes(mut fixture: Fixture) {
     fixture.insert_many(200, 10_000).await;
     // Load the index before the changes, so they arrive through the change feed.
     fixture.compare_random_queries(5).await;
@@ -215,22 +286,40 @@ async fn index_follows_edits_tag_changes_and_deletes() {
                     filename,
                     extension: "png".into(),
                 }),
-                tags: fixture
-                    .rng
-                    .gen_bool(0.5)
-                    .then(|| fixture.tags[..4].choose_multiple(&mut fixture.rng, 2).cloned().collect()),
+                tags: fixture.rng.gen_bool(0.5).then(|| {
+                    fixture.tags[..4]
+                        .choose_multiple(&mut fixture.rng, 2)
+                        .cloned()
+                        .collect()
+                }),
                 ..AssetPatch::default()
             };
-            match fixture.database.update_asset(fixture.repository_id, &id, patch, 2).await {
+            match fixture
+                .database
+                .update_asset(fixture.repository_id, &id, patch, 2)
+                .await
+            {
                 Ok(_) | Err(DbError::NotFound) => {}
                 Err(error) => panic!("{error}"),
             }
         }
-        let doomed: Vec<String> = fixture.ids.choose_multiple(&mut fixture.rng, 10).cloned().collect();
-        fixture.database.delete_assets(fixture.repository_id, &doomed, 2).await.unwrap();
+        let doomed: Vec<String> = fixture
+            .ids
+            .choose_multiple(&mut fixture.rng, 10)
+            .cloned()
+            .collect();
+        fixture
+            .database
+            .delete_assets(fixture.repository_id, &doomed, 2)
+            .await
+            .unwrap();
         fixture.ids.retain(|id| !doomed.contains(id));
         let tag = fixture.tags[round % 4].clone();
-        let some: Vec<String> = fixture.ids.choose_multiple(&mut fixture.rng, 20).cloned().collect();
+        let some: Vec<String> = fixture
+            .ids
+            .choose_multiple(&mut fixture.rng, 20)
+            .cloned()
+            .collect();
         fixture
             .database
             .set_tag_on_assets(fixture.repository_id, &tag, &some, round % 2 == 0, 2)
@@ -243,13 +332,27 @@ async fn index_follows_edits_tag_changes_and_deletes() {
         fixture.compare_random_queries(40).await;
     }
 
-    fixture.database.delete_tag(fixture.repository_id, &fixture.tags[0]).await.unwrap();
+    fixture
+        .database
+        .delete_tag(fixture.repository_id, &fixture.tags[0])
+        .await
+        .unwrap();
     fixture.compare_random_queries(30).await;
 }
 
 #[tokio::test]
 async fn index_reloads_after_the_feed_is_pruned() {
-    let mut fixture = Fixture::new(13).await;
+    reloads_after_the_feed_is_pruned(Fixture::new(13).await).await;
+}
+
+#[tokio::test]
+async fn postgres_index_reloads_after_the_feed_is_pruned() {
+    if let Some(fixture) = Fixture::postgres(13).await {
+        reloads_after_the_feed_is_pruned(fixture).await;
+    }
+}
+
+async fn reloads_after_the_feed_is_pruned(mut fixture: Fixture) {
     fixture.insert_many(50, 10_000).await;
     fixture.compare_random_queries(5).await;
 
@@ -259,6 +362,68 @@ async fn index_reloads_after_the_feed_is_pruned() {
     fixture.compare_random_queries(30).await;
 }
 
+/// On PostgreSQL, transactions commit their feed rows out of order. A change that commits after a catch-up which
+/// already saw a later transaction's change must still reach the index.
+#[tokio::test]
+async fn postgres_index_sees_a_change_that_commits_late() {
+    let Some(url) = crate::db::postgres::tests::fresh_database_url().await else {
+        return;
+    };
+    let database: Arc<dyn Database> = Arc::new(PostgresDatabase::open(&url).await.unwrap());
+    let mut fixture = Fixture::with_database(17, tempfile::tempdir().unwrap(), database).await;
+    fixture.insert_many(30, 10_000).await;
+    fixture.compare_random_queries(3).await;
+    let (early, late) = (fixture.ids[0].clone(), fixture.ids[1].clone());
+
+    // The slow writer takes its transaction id first and holds it open.
+    let mut slow = sqlx::PgConnection::connect(&url).await.unwrap();
+    sqlx::query("BEGIN").execute(&mut slow).await.unwrap();
+    sqlx::query("UPDATE assets SET search_alt = 'committed late' WHERE id = $1")
+        .bind(&early)
+        .execute(&mut slow)
+        .await
+        .unwrap();
+    let patch = AssetPatch {
+        alt: Some("committed early".into()),
+        ..AssetPatch::default()
+    };
+    fixture
+        .database
+        .update_asset(fixture.repository_id, &late, patch, 2)
+        .await
+        .unwrap();
+    let query = |keyword: &str| ListQuery {
+        repository_id: fixture.repository_id,
+        limit: 10,
+        keyword: Some(fold(keyword)),
+        ..ListQuery::default()
+    };
+    let page = fixture
+        .listing
+        .list(&fixture.database, &query("committed"))
+        .await
+        .unwrap();
+    assert_eq!(page.items.len(), 1, "only the early commit is visible yet");
+
+    sqlx::query("COMMIT").execute(&mut slow).await.unwrap();
+
+    let page = fixture
+        .listing
+        .list(&fixture.database, &query("committed"))
+        .await
+        .unwrap();
+    let mut found: Vec<String> = page
+        .items
+        .iter()
+        .map(|item| item.asset.id.clone())
+        .collect();
+    found.sort();
+    let mut expected = vec![early, late];
+    expected.sort();
+    assert_eq!(found, expected);
+    fixture.compare_walk(query("late")).await;
+}
+
 #[test]
 fn unsorted_tail_is_rebuilt_in_order() {
     let asset = |number: i64| IndexedAsset {
@@ -266,7 +431,12 @@ fn unsorted_tail_is_rebuilt_in_order() {
         created_at: 1_000_000 - number,
         kind: "image".into(),
         uploader_id: "ghost".into(),
-        search: [format!("file {number}"), String::new(), String::new(), String::new()],
+        search: [
+            format!("file {number}"),
+            String::new(),
+            String::new(),
+            String::new(),
+        ],
         tag_ids: Vec::new(),
     };
     let mut index = RepositoryIndex::build(0, Vec::new());
@@ -283,5 +453,94 @@ fn unsorted_tail_is_rebuilt_in_order() {
     let found: Vec<&str> = result.hits.iter().map(|hit| hit.id.as_str()).collect();
     // "file 10" equals one filename, starts 11 others ("file 10", "file 100".."file 109", "file 1000".."file 1099").
     assert_eq!(result.total, 111);
-    assert_eq!(found, ["id00010", "id00100", "id00101", "id00102", "id00103"]);
+    assert_eq!(
+        found,
+        ["id00010", "id00100", "id00101", "id00102", "id00103"]
+    );
+}
+
+/// Keyword searches with more candidates than `index::PARALLEL_CANDIDATES` check them on two threads. Compares such
+/// searches, first page and a later one, with the matches worked out one by one.
+#[test]
+fn large_keyword_searches_match_a_plain_scan() {
+    let mut rng = StdRng::seed_from_u64(19);
+    let assets: Vec<IndexedAsset> = (0..100_000)
+        .map(|number| {
+            let filename = format!(
+                "{} {}.jpg",
+                WORDS.choose(&mut rng).unwrap(),
+                WORDS.choose(&mut rng).unwrap()
+            );
+            IndexedAsset {
+                id: format!("asset{number:08}"),
+                created_at: rng.gen_range(0..20_000),
+                kind: KINDS.choose(&mut rng).unwrap().to_string(),
+                uploader_id: UPLOADERS[0].to_string(),
+                search: [
+                    fold(&filename),
+                    fold(WORDS.choose(&mut rng).unwrap()),
+                    String::new(),
+                    String::new(),
+                ],
+                tag_ids: Vec::new(),
+            }
+        })
+        .collect();
+    let index = RepositoryIndex::build(0, assets.clone());
+
+    for word in ["image", "a", "ab", "jpg", "straße"] {
+        let keyword = fold(word);
+        let mut expected: Vec<ListPosition> = assets
+            .iter()
+            .filter_map(|asset| {
+                let [filename, others @ ..] = &asset.search;
+                let score = if *filename == keyword {
+                    0
+                } else if filename.starts_with(&keyword) {
+                    1
+                } else if filename.contains(&keyword) {
+                    2
+                } else if others.iter().any(|field| field.contains(&keyword)) {
+                    3
+                } else {
+                    return None;
+                };
+                Some(ListPosition {
+                    score: Some(score),
+                    created_at: asset.created_at,
+                    id: asset.id.clone(),
+                })
+            })
+            .collect();
+        expected.sort_by(|a, b| {
+            a.score
+                .cmp(&b.score)
+                .then(b.created_at.cmp(&a.created_at))
+                .then(b.id.cmp(&a.id))
+        });
+        assert!(
+            expected.len() > 16_384,
+            "{word} must have many candidates, has {}",
+            expected.len()
+        );
+
+        let mut query = ListQuery {
+            repository_id: 1,
+            limit: 50,
+            keyword: Some(keyword.clone()),
+            ..ListQuery::default()
+        };
+        let first = index.search(&query);
+        assert_eq!(first.total, expected.len() as i64, "total of {word}");
+        assert_eq!(first.hits, expected[..50], "first page of {word}");
+        // A cursor in the middle of the matches, inside whichever tier that is.
+        query.after = Some(expected[expected.len() / 2].clone());
+        let later = index.search(&query);
+        let from = expected.len() / 2 + 1;
+        assert_eq!(
+            later.hits,
+            expected[from..(from + 50).min(expected.len())],
+            "later page of {word}"
+        );
+    }
 }

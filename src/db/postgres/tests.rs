@@ -14,7 +14,7 @@ use crate::db::*;
 use crate::domain::search::fold;
 
 /// Creates a fresh database on the test server and returns its URL, or `None` without a server.
-async fn fresh_database_url() -> Option<String> {
+pub(crate) async fn fresh_database_url() -> Option<String> {
     let Ok(server_url) = std::env::var("MEDIALIB_TEST_DATABASE_URL") else {
         eprintln!("MEDIALIB_TEST_DATABASE_URL is not set; skipping this PostgreSQL test");
         return None;
