@@ -9,20 +9,23 @@ mod pipe;
 mod storage_url;
 pub mod sweep;
 
+use std::collections::VecDeque;
 use std::ops::Range;
 use std::path::Path;
 use std::sync::Arc;
 
 use bytes::Bytes;
+use futures::future::BoxFuture;
 use futures::stream::BoxStream;
 use futures::StreamExt;
-use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+use object_store::aws::{AmazonS3, AmazonS3Builder, AmazonS3ConfigKey};
 use object_store::local::LocalFileSystem;
+use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
-use object_store::{GetOptions, GetRange, ObjectStore, PutPayload, WriteMultipart};
+use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
 use sha2::{Digest, Sha256};
-use tokio::task::JoinHandle;
+use tokio::task::{JoinHandle, JoinSet};
 
 pub use storage_url::{S3Location, StorageUrl};
 
@@ -37,7 +40,14 @@ pub enum StorageError {
     Io(#[from] std::io::Error),
     #[error("{0}")]
     Config(String),
+    /// Recording a multipart upload's id, so that the sweeper can abort it, failed.
+    #[error("recording the upload failed: {0:#}")]
+    Record(anyhow::Error),
 }
+
+/// Records the id of a multipart upload that an [`Upload`] starts (S3 only), before any part is sent. The sweeper
+/// aborts recorded uploads that were never completed, such as those of a killed process.
+pub type UploadRecorder = Box<dyn FnOnce(String) -> BoxFuture<'static, anyhow::Result<()>> + Send>;
 
 /// Object store of the assets' bytes.
 #[derive(Clone)]
@@ -45,6 +55,26 @@ pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     /// The store itself when it is the local file system, for direct file access.
     local: Option<Arc<LocalFileSystem>>,
+    /// The bucket when the store is S3, for multipart uploads whose ids are recorded.
+    s3: Option<S3Bucket>,
+}
+
+/// An S3 bucket and the key prefix of this store inside it.
+#[derive(Clone)]
+struct S3Bucket {
+    client: Arc<AmazonS3>,
+    prefix: String,
+}
+
+impl S3Bucket {
+    /// Returns the bucket path of a store key.
+    fn path(&self, key: &str) -> ObjectPath {
+        if self.prefix.is_empty() {
+            ObjectPath::from(key)
+        } else {
+            ObjectPath::from(format!("{}/{key}", self.prefix.trim_end_matches('/')))
+        }
+    }
 }
 
 /// Size and version of a stored object.
@@ -74,6 +104,7 @@ impl BlobStore {
         Ok(Self {
             store: store.clone(),
             local: Some(store),
+            s3: None,
         })
     }
 
@@ -129,31 +160,48 @@ impl BlobStore {
         if let Some(region) = &location.region {
             builder = builder.with_region(region);
         }
-        let s3: Arc<dyn ObjectStore> = Arc::new(builder.build()?);
+        let client = Arc::new(builder.build()?);
+        let s3: Arc<dyn ObjectStore> = client.clone();
         let store = if location.prefix.is_empty() {
             s3
         } else {
             Arc::new(PrefixStore::new(s3, location.prefix.as_str()))
         };
-        Ok(Self { store, local: None })
+        Ok(Self {
+            store,
+            local: None,
+            s3: Some(S3Bucket {
+                client,
+                prefix: location.prefix.clone(),
+            }),
+        })
     }
 
-    /// Starts writing an object; the bytes become visible under `key` when [`Upload::finish`] returns.
-    pub async fn start_upload(&self, key: &str) -> Result<Upload, StorageError> {
+    /// Starts writing an object; the bytes become visible under `key` when [`Upload::finish`] returns. On S3, an
+    /// object larger than one part goes up as a multipart upload, whose id is given to `recorder` first.
+    pub async fn start_upload(
+        &self,
+        key: &str,
+        recorder: UploadRecorder,
+    ) -> Result<Upload, StorageError> {
         let location = ObjectPath::from(key);
-        let sink = match &self.local {
-            Some(local) => {
+        let sink = match (&self.local, &self.s3) {
+            (Some(local), _) => {
                 let path = local.path_to_filesystem(&location)?;
                 Sink::Local(local::StagedFile::create(path).await?)
             }
-            None => Sink::Remote(RemoteUpload {
+            (None, Some(bucket)) => Sink::Remote(RemoteUpload {
                 store: self.store.clone(),
+                client: bucket.client.clone(),
                 location,
+                path: bucket.path(key),
+                recorder: Some(recorder),
                 state: RemoteState::Buffering {
                     chunks: Vec::new(),
                     length: 0,
                 },
             }),
+            (None, None) => unreachable!("a store is either local or S3"),
         };
         let (hash_sender, hasher) = pipe::spawn(HASH_PIPE_BUDGET_BYTES, |mut receiver| {
             let mut hasher = Sha256::new();
@@ -220,6 +268,15 @@ impl BlobStore {
         }
     }
 
+    /// Lists the keys of all stored objects, in no particular order. Staging files of unfinished local uploads are
+    /// not listed.
+    pub fn list_keys(&self) -> BoxStream<'static, Result<String, StorageError>> {
+        self.store
+            .list(None)
+            .map(|meta| Ok(meta?.location.to_string()))
+            .boxed()
+    }
+
     /// Deletes an object; deleting a missing object succeeds.
     pub async fn delete(&self, key: &str) -> Result<(), StorageError> {
         let location = ObjectPath::from(key);
@@ -230,11 +287,24 @@ impl BlobStore {
         self.delete_local_staging(&location).await
     }
 
+    /// Aborts a multipart upload of `key` that a killed process left unfinished; an upload that no longer exists
+    /// (completed or aborted) is not an error.
+    pub async fn abort_multipart(&self, key: &str, upload_id: &str) -> Result<(), StorageError> {
+        let Some(bucket) = &self.s3 else {
+            return Ok(());
+        };
+        match bucket
+            .client
+            .abort_multipart(&bucket.path(key), &upload_id.to_owned())
+            .await
+        {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(error) => Err(error.into()),
+        }
+    }
+
     /// Deletes the staging files (`{name}#{n}`) that a local upload leaves when the process is killed before the
     /// upload completes or aborts.
-    ///
-    /// NOTE: an S3 multipart upload interrupted the same way keeps its parts until a lifecycle rule of the bucket
-    /// (`AbortIncompleteMultipartUpload`) removes them, because the store does not record upload ids.
     async fn delete_local_staging(&self, location: &ObjectPath) -> Result<(), StorageError> {
         let Some(local) = &self.local else {
             return Ok(());
@@ -330,16 +400,32 @@ impl Upload {
     }
 }
 
-/// An upload to S3: the first part is kept in memory, so a small object is sent in one request.
+/// An upload to S3: the first part is kept in memory, so a small object is sent in one request. A larger one becomes
+/// a multipart upload of fixed-size parts, a few of them in flight at a time.
 struct RemoteUpload {
     store: Arc<dyn ObjectStore>,
+    client: Arc<AmazonS3>,
+    /// The key inside the store, and the same object's path in the bucket.
     location: ObjectPath,
+    path: ObjectPath,
+    recorder: Option<UploadRecorder>,
     state: RemoteState,
 }
 
 enum RemoteState {
     Buffering { chunks: Vec<Bytes>, length: usize },
-    Streaming(WriteMultipart),
+    Streaming(Multipart),
+}
+
+/// A multipart upload in progress.
+struct Multipart {
+    id: String,
+    /// Bytes of the next part, not sent yet.
+    chunks: VecDeque<Bytes>,
+    length: usize,
+    /// Ids of the finished parts by index; `None` while a part is in flight.
+    parts: Vec<Option<PartId>>,
+    in_flight: JoinSet<Result<(usize, PartId), object_store::Error>>,
 }
 
 impl RemoteUpload {
@@ -350,19 +436,48 @@ impl RemoteUpload {
                 chunks.push(chunk);
                 if *length >= REMOTE_PART_BYTES {
                     let chunks = std::mem::take(chunks);
-                    let multipart = self.store.put_multipart(&self.location).await?;
-                    let mut writer =
-                        WriteMultipart::new_with_chunk_size(multipart, REMOTE_PART_BYTES);
-                    for chunk in chunks {
-                        writer.put(chunk);
-                    }
-                    self.state = RemoteState::Streaming(writer);
+                    let multipart = self.start_multipart(chunks).await?;
+                    self.state = RemoteState::Streaming(multipart);
+                    self.send_full_parts().await?;
                 }
             }
-            RemoteState::Streaming(writer) => {
-                writer.wait_for_capacity(REMOTE_PARTS_IN_FLIGHT).await?;
-                writer.put(chunk);
+            RemoteState::Streaming(multipart) => {
+                multipart.length += chunk.len();
+                multipart.chunks.push_back(chunk);
+                self.send_full_parts().await?;
             }
+        }
+        Ok(())
+    }
+
+    /// Creates the multipart upload and records its id before any part is sent.
+    async fn start_multipart(&mut self, chunks: Vec<Bytes>) -> Result<Multipart, StorageError> {
+        let id = self.client.create_multipart(&self.path).await?;
+        if let Some(recorder) = self.recorder.take() {
+            if let Err(error) = recorder(id.clone()).await {
+                let _ = self.client.abort_multipart(&self.path, &id).await;
+                return Err(StorageError::Record(error));
+            }
+        }
+        let length = chunks.iter().map(Bytes::len).sum();
+        Ok(Multipart {
+            id,
+            chunks: chunks.into(),
+            length,
+            parts: Vec::new(),
+            in_flight: JoinSet::new(),
+        })
+    }
+
+    /// Sends every complete part that is buffered, waiting while too many are in flight.
+    async fn send_full_parts(&mut self) -> Result<(), StorageError> {
+        let RemoteState::Streaming(multipart) = &mut self.state else {
+            return Ok(());
+        };
+        while multipart.length >= REMOTE_PART_BYTES {
+            let part = take_prefix(&mut multipart.chunks, REMOTE_PART_BYTES);
+            multipart.length -= REMOTE_PART_BYTES;
+            multipart.send(&self.client, &self.path, part).await?;
         }
         Ok(())
     }
@@ -373,8 +488,13 @@ impl RemoteUpload {
                 let payload: PutPayload = chunks.into_iter().collect();
                 self.store.put(&self.location, payload).await?;
             }
-            RemoteState::Streaming(writer) => {
-                writer.finish().await?;
+            RemoteState::Streaming(mut multipart) => {
+                let result = multipart.complete(&self.client, &self.path).await;
+                if result.is_err() {
+                    multipart.in_flight.abort_all();
+                    let _ = self.client.abort_multipart(&self.path, &multipart.id).await;
+                }
+                result?;
             }
         }
         Ok(())
@@ -383,7 +503,88 @@ impl RemoteUpload {
     async fn abort(self) -> Result<(), StorageError> {
         match self.state {
             RemoteState::Buffering { .. } => Ok(()),
-            RemoteState::Streaming(writer) => Ok(writer.abort().await?),
+            RemoteState::Streaming(mut multipart) => {
+                multipart.in_flight.abort_all();
+                while multipart.in_flight.join_next().await.is_some() {}
+                Ok(self
+                    .client
+                    .abort_multipart(&self.path, &multipart.id)
+                    .await?)
+            }
         }
     }
+}
+
+impl Multipart {
+    /// Starts sending the next part; first waits for one to finish when the limit of parts in flight is reached.
+    async fn send(
+        &mut self,
+        client: &Arc<AmazonS3>,
+        path: &ObjectPath,
+        part: PutPayload,
+    ) -> Result<(), StorageError> {
+        while self.in_flight.len() >= REMOTE_PARTS_IN_FLIGHT {
+            self.collect_one().await?;
+        }
+        let index = self.parts.len();
+        self.parts.push(None);
+        let (client, path, id) = (client.clone(), path.clone(), self.id.clone());
+        self.in_flight.spawn(async move {
+            let part_id = client.put_part(&path, &id, index, part).await?;
+            Ok((index, part_id))
+        });
+        Ok(())
+    }
+
+    /// Waits for one part in flight and records its id.
+    async fn collect_one(&mut self) -> Result<(), StorageError> {
+        let Some(joined) = self.in_flight.join_next().await else {
+            return Ok(());
+        };
+        let (index, part_id) = joined.map_err(std::io::Error::other)??;
+        self.parts[index] = Some(part_id);
+        Ok(())
+    }
+
+    /// Sends the last part, waits for all parts and completes the upload.
+    async fn complete(
+        &mut self,
+        client: &Arc<AmazonS3>,
+        path: &ObjectPath,
+    ) -> Result<(), StorageError> {
+        if self.length > 0 {
+            let part = take_prefix(&mut self.chunks, self.length);
+            self.length = 0;
+            self.send(client, path, part).await?;
+        }
+        while !self.in_flight.is_empty() {
+            self.collect_one().await?;
+        }
+        let parts = self
+            .parts
+            .iter_mut()
+            .map(|part| part.take().expect("every part finished"))
+            .collect();
+        client.complete_multipart(path, &self.id, parts).await?;
+        Ok(())
+    }
+}
+
+/// Removes the first `length` bytes from `chunks` and returns them as one payload, without copying bytes.
+fn take_prefix(chunks: &mut VecDeque<Bytes>, length: usize) -> PutPayload {
+    let mut taken = Vec::new();
+    let mut needed = length;
+    while let Some(first) = chunks.front_mut() {
+        if needed == 0 {
+            break;
+        }
+        if first.len() <= needed {
+            needed -= first.len();
+            taken.extend(chunks.pop_front());
+        } else {
+            taken.push(first.split_to(needed));
+            needed = 0;
+        }
+    }
+    taken.into_iter().collect()
 }

@@ -2,7 +2,8 @@
 //! and bytes of deleted assets whose immediate deletion failed.
 //!
 //! The list of such objects is kept in the database, so several servers can sweep the same store: deleting an object
-//! twice is harmless, and an upload still in progress is protected by its grace period.
+//! twice is harmless, and an upload still in progress is protected by its grace period. On S3, the multipart upload
+//! of an interrupted upload is aborted too, so its parts do not stay in the bucket.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,16 +19,22 @@ const BATCH: u32 = 100;
 pub async fn sweep_once(database: &dyn Database, store: &BlobStore) -> anyhow::Result<usize> {
     let mut deleted = 0;
     loop {
-        let keys = database.due_pending_objects(now_millis(), BATCH).await?;
-        if keys.is_empty() {
+        let objects = database.due_pending_objects(now_millis(), BATCH).await?;
+        if objects.is_empty() {
             return Ok(deleted);
         }
-        for key in &keys {
-            store.delete(key).await?;
-            database.remove_pending_object(key).await?;
+        for object in &objects {
+            // Aborting first keeps a part still in flight from creating the object after its deletion.
+            if let Some(upload_id) = &object.upload_id {
+                store
+                    .abort_multipart(&object.storage_key, upload_id)
+                    .await?;
+            }
+            store.delete(&object.storage_key).await?;
+            database.remove_pending_object(&object.storage_key).await?;
             deleted += 1;
         }
-        if keys.len() < BATCH as usize {
+        if objects.len() < BATCH as usize {
             return Ok(deleted);
         }
     }
@@ -62,6 +69,10 @@ mod tests {
         (database, store)
     }
 
+    fn no_recorder() -> crate::storage::UploadRecorder {
+        Box::new(|_| Box::pin(async { Ok(()) }))
+    }
+
     fn files_under(directory: &std::path::Path) -> Vec<String> {
         let mut names = Vec::new();
         for entry in std::fs::read_dir(directory).unwrap() {
@@ -81,7 +92,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (database, store) = open(dir.path()).await;
         for key in ["assets/1/due", "assets/1/later"] {
-            let mut upload = store.start_upload(key).await.unwrap();
+            let mut upload = store.start_upload(key, no_recorder()).await.unwrap();
             upload.write(Bytes::from_static(b"bytes")).await.unwrap();
             upload.finish().await.unwrap();
         }

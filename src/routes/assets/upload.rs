@@ -23,7 +23,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::probe::{self, HEAD_LEN};
 use crate::routes::model::Asset;
 use crate::state::AppState;
-use crate::storage::{asset_key, Upload};
+use crate::storage::{asset_key, Upload, UploadRecorder};
 
 /// Largest text part accepted before its length is counted in characters: 500 code points of up to 4 bytes.
 const MAX_TEXT_PART_BYTES: usize = text_field::MAX_TEXT_CHARS * 4;
@@ -231,7 +231,13 @@ impl StoredFile {
             .db
             .add_pending_object(&key, now_millis() + state.config.upload_grace_period_ms)
             .await?;
-        let upload = match state.store.start_upload(&key).await {
+        let recorder: UploadRecorder = {
+            let (db, key) = (state.db.clone(), key.clone());
+            Box::new(move |upload_id| {
+                Box::pin(async move { Ok(db.set_pending_upload_id(&key, &upload_id).await?) })
+            })
+        };
+        let upload = match state.store.start_upload(&key, recorder).await {
             Ok(upload) => upload,
             Err(error) => {
                 let _ = state.db.remove_pending_object(&key).await;
