@@ -13,8 +13,9 @@
 # Every uncached request must render: request i is for w = 400 + (i mod 100) of copy i / 100 of the source, and
 # each case (format and concurrency) has its own copies. The copies differ only in a JPEG comment segment, so their
 # pixels and decoding work are the same, but medialib keys its variant cache by the bytes' SHA-256 and renders each.
-# sharp caches nothing (sharp.cache(false)) and gets the same sequence of widths. Both sides encode at quality 75:
-# JPEG baseline with 4:2:0 chroma subsampling and optimised Huffman tables, WebP lossy at method (effort) 4.
+# sharp caches nothing (sharp.cache(false)) and gets the same sequence of widths. Both sides encode at quality 75 with
+# the same encoder settings: JPEG baseline with 4:2:0 chroma subsampling, the standard quantisation tables, optimised
+# Huffman tables and trellis quantisation (mozjpeg on both sides), WebP lossy at method (effort) 4.
 #
 # Run as root on Debian: installs wrk (apt) and sharp (npm ci in bench/images) when missing, and resets the peak RSS
 # of the servers through /proc/PID/clear_refs. Needs Node.js 20.9 or later for sharp 0.35.

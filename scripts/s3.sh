@@ -5,20 +5,17 @@
 # Usage:
 #   scripts/s3.sh COMMAND [ARG...]   start the server, create a bucket, run COMMAND with the variables below, stop
 #                                    the server and exit with COMMAND's status
-#   scripts/s3.sh --install          only build and install s3s-fs (into target/tools, or $S3S_FS_ROOT)
+#   scripts/s3.sh --install          only build and install s3s-fs (into ~/.cache/medialib/tools, or $S3S_FS_ROOT)
 #   source scripts/s3.sh             define s3_start and s3_stop for another script, which then owns the cleanup
 #
 # Variables exported by s3_start: AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, S3_ENDPOINT (base URL),
 # S3_BUCKET, S3_ROOT (directory that contains the bucket's objects as files), MEDIALIB_TEST_STORAGE_URL (read by the API
 # test harness, which gives every test data directory its own key prefix), and S3_STORAGE_URL (the bucket as a
 # --storage-url). Example: scripts/s3.sh cargo test --release --test api
-#
-# Interrupted S3 multipart uploads are not removed by medialib's sweeper; on a real bucket, set a lifecycle rule
-# (AbortIncompleteMultipartUpload) for them.
 
 S3S_FS_VERSION="${S3S_FS_VERSION:-0.14.1}"
-S3_REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-S3S_FS_ROOT="${S3S_FS_ROOT:-$S3_REPO_ROOT/target/tools}"
+# Outside the checkout, so that fresh clones (CI) reuse the build.
+S3S_FS_ROOT="${S3S_FS_ROOT:-${XDG_CACHE_HOME:-$HOME/.cache}/medialib/tools}"
 S3S_FS_BIN="$S3S_FS_ROOT/bin/s3s-fs"
 S3_TEST_ACCESS_KEY="medialib-test"
 S3_TEST_SECRET_KEY="medialib-test-secret"
@@ -115,7 +112,7 @@ case "${1:-}" in
         exit
         ;;
     "" | -h | --help)
-        sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'
+        sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'
         [[ -n "${1:-}" ]] && exit 0
         exit 1
         ;;

@@ -2,12 +2,14 @@
 # Installs what the test suites need and runs every suite, stopping at the first failure.
 #
 #   sudo ./scripts/test.sh                 # all suites
-#   sudo ./scripts/test.sh compat          # only the named suites: rust, compat, schemathesis, web
+#   sudo ./scripts/test.sh compat          # only the named suites: rust, compat, schemathesis, web, scaleout
 #
 # Missing system packages are installed with apt-get, which needs root; when nothing is missing the script
 # runs as any user. Suites: the Rust tests (`cargo test --locked`), the @prismicio/client compatibility test
 # (tests/compat, node's test runner), schemathesis against GET /openapi.json (tests/schemathesis/run.sh) and
-# the media library page in Chromium with Playwright (tests/web/run.sh, which installs Chromium).
+# the media library page in Chromium with Playwright (tests/web/run.sh, which installs Chromium), and the
+# scale-out configuration: the API tests and the backend unit tests again on a throwaway PostgreSQL server
+# (scripts/postgres.sh) and a throwaway S3-compatible server (scripts/s3.sh, which builds s3s-fs on its first run).
 # The Rust tests run last so that the output ends with cargo's summary. Their binaries are compiled right
 # after the build, so a compile error still stops the run early.
 set -euo pipefail
@@ -15,7 +17,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_SUITES=(rust compat schemathesis web)
+ALL_SUITES=(rust compat schemathesis web scaleout)
 
 step() {
     printf '\n==> %s\n' "$*"
@@ -73,7 +75,7 @@ if [ "${#SUITES[@]}" -eq 0 ]; then
 fi
 for suite in "${SUITES[@]}"; do
     case "$suite" in
-        rust | compat | schemathesis | web) ;;
+        rust | compat | schemathesis | web | scaleout) ;;
         *) fail "unknown suite '$suite'; expected one or more of: ${ALL_SUITES[*]}" ;;
     esac
 done
@@ -114,6 +116,12 @@ if wants schemathesis; then
         # Debian ships the venv module without ensurepip; python3-venv adds it.
         MISSING_PACKAGES+=(python3-venv)
     fi
+fi
+
+if wants scaleout; then
+    ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 || MISSING_PACKAGES+=(postgresql)
+    command -v curl >/dev/null 2>&1 || MISSING_PACKAGES+=(curl)
+    command -v python3 >/dev/null 2>&1 || MISSING_PACKAGES+=(python3)
 fi
 
 if [ "${#MISSING_PACKAGES[@]}" -gt 0 ]; then
@@ -162,6 +170,13 @@ if wants web; then
     step "media library page in Chromium (tests/web/run.sh)"
     run_in_group bash tests/web/run.sh ||
         fail "media library page tests (tests/web/run.sh); the failing steps are printed above"
+fi
+
+if wants scaleout; then
+    step "API and backend tests on PostgreSQL and S3 (scripts/postgres.sh, scripts/s3.sh)"
+    run_in_group bash scripts/s3.sh --install || fail "building the S3 test server s3s-fs (scripts/s3.sh --install)"
+    run_in_group bash scripts/postgres.sh bash scripts/s3.sh cargo test --locked --lib --test api ||
+        fail "the API and backend tests on PostgreSQL and S3 (scripts/postgres.sh bash scripts/s3.sh cargo test --locked --lib --test api)"
 fi
 
 if wants rust; then

@@ -155,7 +155,7 @@ impl std::fmt::Debug for DatabaseUrl {
 }
 
 /// Checks the scheme of `--database-url`.
-fn parse_database_url(url: &str) -> Result<DatabaseUrl, String> {
+pub(crate) fn parse_database_url(url: &str) -> Result<DatabaseUrl, String> {
     let scheme = url.split_once(':').map(|(scheme, _)| scheme.to_ascii_lowercase());
     match scheme.as_deref() {
         Some("sqlite") => Ok(DatabaseUrl::Sqlite(url.to_owned())),

@@ -14,6 +14,7 @@ use tower_http::cors::{AllowHeaders, AllowOrigin, CorsLayer};
 use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 
 use crate::auth::rate_limit::RateLimit;
+use crate::auth::shared_rate_limit::SharedRateLimits;
 use crate::config::{DatabaseUrl, ServeSettings, StorageSettings};
 use crate::db::postgres::PostgresDatabase;
 use crate::db::sqlite::SqliteDatabase;
@@ -95,6 +96,11 @@ pub async fn serve(settings: ServeSettings, storage: StorageSettings) -> anyhow:
         None => public_url.clone(),
     };
 
+    // On PostgreSQL the servers of one database share the rate limits; SQLite has one server per data directory.
+    let shared_limits = match storage.database() {
+        DatabaseUrl::Postgres(url) => Some(SharedRateLimits::connect_lazy(&url)?),
+        DatabaseUrl::Sqlite(_) => None,
+    };
     let state = AppState {
         db: database.clone(),
         store: store.clone(),
@@ -105,8 +111,10 @@ pub async fn serve(settings: ServeSettings, storage: StorageSettings) -> anyhow:
             session_ttl_ms: (settings.session_ttl as i64).saturating_mul(1000),
             read_timeout: Duration::from_secs(settings.read_timeout.max(1)),
         }),
-        rate_limit: RateLimit::new(settings.rate_limit, settings.rate_limit_burst).map(Arc::new),
-        login_limit: RateLimit::per_minute(LOGINS_PER_MINUTE).map(Arc::new),
+        rate_limit: RateLimit::new(settings.rate_limit, settings.rate_limit_burst)
+            .map(|limit| Arc::new(limit.shared_through(shared_limits.as_ref(), "token"))),
+        login_limit: RateLimit::per_minute(LOGINS_PER_MINUTE)
+            .map(|limit| Arc::new(limit.shared_through(shared_limits.as_ref(), "login"))),
         ready: Arc::new(AtomicBool::new(false)),
         metrics: metrics_handle(),
         imaging: Arc::new(Imaging::new(ImagingConfig {
@@ -280,7 +288,9 @@ fn spawn_background_tasks(state: &AppState, settings: &ServeSettings) {
         let mut ticker = tokio::time::interval(Duration::from_secs(60));
         loop {
             ticker.tick().await;
-            limits.iter().for_each(|limit| limit.forget_idle());
+            for limit in &limits {
+                limit.forget_idle().await;
+            }
             if let Err(error) = database.prune_index_changes(FEED_ROWS_KEPT).await {
                 tracing::warn!(error = %error, "failed to prune the change feed");
             }

@@ -3,8 +3,10 @@
 // and encodes.
 //
 // GET /render?w=WIDTH&fm=jpg|webp&q=QUALITY returns the source resized to WIDTH pixels wide (height by the aspect
-// ratio), auto-oriented from EXIF and without metadata, as JPEG (4:2:0, baseline, no mozjpeg) or lossy WebP
-// (effort 4), at quality QUALITY. These match medialib's image crate JPEG encoder and libwebp defaults.
+// ratio), auto-oriented from EXIF and without metadata, as JPEG or lossy WebP at quality QUALITY, with the encoder
+// settings medialib uses. JPEG: baseline, 4:2:0, the standard (Annex K) quantisation tables, optimised Huffman
+// tables, trellis quantisation and overshoot deringing (sharp's prebuilt libvips encodes with mozjpeg, as medialib
+// does). WebP: libwebp's defaults at effort (method) 4.
 //
 // Usage: node sharp-server.js SOURCE.jpg
 // Prints "listening on 127.0.0.1:PORT" on stderr once it accepts connections, on a free loopback port.
@@ -46,7 +48,15 @@ async function render(request, response) {
     let pipeline = sharp(source).rotate().resize({ width, kernel: 'lanczos3' });
     let contentType;
     if (format === 'jpg') {
-        pipeline = pipeline.jpeg({ quality, chromaSubsampling: '4:2:0', progressive: false, mozjpeg: false });
+        pipeline = pipeline.jpeg({
+            quality,
+            chromaSubsampling: '4:2:0',
+            progressive: false,
+            optimiseCoding: true,
+            quantisationTable: 0,
+            trellisQuantisation: true,
+            overshootDeringing: true,
+        });
         contentType = 'image/jpeg';
     } else if (format === 'webp') {
         pipeline = pipeline.webp({ quality, effort: 4 });

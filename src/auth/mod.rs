@@ -6,6 +6,7 @@
 
 pub mod password;
 pub mod rate_limit;
+pub mod shared_rate_limit;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
@@ -129,7 +130,7 @@ async fn authorize(headers: &HeaderMap, state: &AppState, write: bool) -> ApiRes
     }
 
     if let Some(limit) = &state.rate_limit {
-        limit.check(&token.id)?;
+        limit.check(&token.id).await?;
     }
 
     let uploader_id = token

@@ -1,6 +1,7 @@
 //! The `medialib` command line.
 
 mod accounts;
+mod copy;
 mod output;
 
 use std::process::ExitCode;
@@ -35,6 +36,12 @@ enum Command {
     User(accounts::UserCommand),
     /// Apply pending database migrations and exit; every other command also applies them when it starts.
     Migrate,
+    /// Copy a whole installation into an empty target (another database and file store) and verify the copy; run
+    /// it again to resume an interrupted copy.
+    ///
+    /// The --from-* options name the source and the --to-* options the target; --data-dir, --database-url and
+    /// --storage-url do not apply to this command.
+    Copy(copy::CopySettings),
 }
 
 /// Runs the command line; returns 0 on success and 1 with a one-line message on standard error otherwise.
@@ -110,6 +117,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Repository(command) => accounts::run_repository(command, &cli.storage).await,
         Command::Token(command) => accounts::run_token(command, &cli.storage).await,
         Command::User(command) => accounts::run_user(command, &cli.storage).await,
+        Command::Copy(settings) => copy::run(settings).await,
         Command::Migrate => {
             crate::startup::open_database(&cli.storage).await?;
             println!("{} is up to date", cli.storage.database().redacted());

@@ -3,6 +3,7 @@
 //! Handlers see only [`Database`]; the SQLite backend lives in [`sqlite`], the PostgreSQL backend in [`postgres`].
 //! Times are Unix epoch milliseconds.
 
+pub mod copy;
 pub mod postgres;
 pub mod sqlite;
 
@@ -155,6 +156,13 @@ pub struct NewAsset {
     pub created_at: i64,
 }
 
+/// A stored object that no asset may reference, and the multipart upload that was writing it, if any.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingObject {
+    pub storage_key: String,
+    pub upload_id: Option<String>,
+}
+
 /// Storage key and content hash of a deleted asset.
 #[derive(Debug, Clone)]
 pub struct DeletedAsset {
@@ -295,10 +303,12 @@ pub trait Database: Send + Sync + 'static {
 
     /// Records a stored object that no asset references yet; the sweeper deletes it after `not_before`.
     async fn add_pending_object(&self, storage_key: &str, not_before: i64) -> DbResult<()>;
+    /// Records the id of the S3 multipart upload that writes a pending object, so the sweeper can abort it.
+    async fn set_pending_upload_id(&self, storage_key: &str, upload_id: &str) -> DbResult<()>;
     /// Forgets a pending object, once it is referenced or deleted.
     async fn remove_pending_object(&self, storage_key: &str) -> DbResult<()>;
     /// Returns up to `limit` pending objects whose `not_before` has passed.
-    async fn due_pending_objects(&self, now: i64, limit: u32) -> DbResult<Vec<String>>;
+    async fn due_pending_objects(&self, now: i64, limit: u32) -> DbResult<Vec<PendingObject>>;
 
     /// Inserts an asset and removes its pending-object row in one transaction. Fails with `NotFound` when that row is
     /// gone, because the sweeper may then have deleted the bytes.
@@ -325,7 +335,11 @@ pub trait Database: Send + Sync + 'static {
         Ok(())
     }
     /// Returns the assets of a repository among `ids`, in no particular order; unknown ids are left out.
-    async fn assets_by_ids(&self, repository_id: i64, ids: &[String]) -> DbResult<Vec<AssetRecord>> {
+    async fn assets_by_ids(
+        &self,
+        repository_id: i64,
+        ids: &[String],
+    ) -> DbResult<Vec<AssetRecord>> {
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -359,7 +373,13 @@ pub trait Database: Send + Sync + 'static {
     async fn find_asset(&self, repository: &str, id: &str) -> DbResult<Option<AssetRecord>>;
 
     /// Records a stored variant, or marks it used now when it is already recorded.
-    async fn record_variant(&self, storage_key: &str, source_sha256: &str, size: i64, now: i64) -> DbResult<()>;
+    async fn record_variant(
+        &self,
+        storage_key: &str,
+        source_sha256: &str,
+        size: i64,
+        now: i64,
+    ) -> DbResult<()>;
     /// Returns the total size of the recorded variants.
     async fn variants_size(&self) -> DbResult<i64>;
     /// Returns up to `limit` variants with their sizes, least recently used first.
@@ -388,4 +408,40 @@ pub trait Database: Send + Sync + 'static {
         assign: bool,
         now: i64,
     ) -> DbResult<()>;
+
+    // Copy methods, used by `medialib copy`. Each read returns up to `limit` rows in ascending id order, starting
+    // after the id `after` (at the first row when `None`), so a copy pages through a table. Each insert keeps the
+    // rows' ids and timestamps, skips rows whose id is already present, and returns the number of rows inserted.
+
+    /// Counts the rows of every table that a copy writes.
+    async fn copy_summary(&self) -> DbResult<copy::CopySummary>;
+    async fn copy_repositories(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> DbResult<Vec<copy::CopiedRepository>>;
+    async fn copy_users(&self, after: Option<&str>, limit: u32) -> DbResult<Vec<copy::CopiedUser>>;
+    async fn copy_tokens(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> DbResult<Vec<copy::CopiedToken>>;
+    async fn copy_tags(&self, after: Option<&str>, limit: u32) -> DbResult<Vec<copy::CopiedTag>>;
+    async fn copy_assets(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> DbResult<Vec<copy::CopiedAsset>>;
+    /// Records that the first start happened at `created_at`, so `serve` creates no demo repository; keeps an
+    /// existing record.
+    async fn insert_copied_bootstrap(&self, created_at: i64) -> DbResult<()>;
+    /// Inserts repositories. New repositories created afterwards get ids above the largest copied id.
+    async fn insert_copied_repositories(&self, rows: &[copy::CopiedRepository]) -> DbResult<u64>;
+    /// Inserts users with their repository memberships, in one transaction.
+    async fn insert_copied_users(&self, rows: &[copy::CopiedUser]) -> DbResult<u64>;
+    async fn insert_copied_tokens(&self, rows: &[copy::CopiedToken]) -> DbResult<u64>;
+    async fn insert_copied_tags(&self, rows: &[copy::CopiedTag]) -> DbResult<u64>;
+    /// Inserts assets with their tag assignments, in one transaction. The caller stores the bytes first, because an
+    /// asset row must never name bytes that are missing.
+    async fn insert_copied_assets(&self, rows: &[copy::CopiedAsset]) -> DbResult<u64>;
 }

@@ -1,4 +1,4 @@
-//! JPEG decoding at a reduced size, and JPEG encoding.
+//! JPEG decoding at a reduced size, and JPEG encoding, both with mozjpeg.
 //!
 //! A JPEG stores 8x8 blocks of DCT coefficients, so libjpeg can produce the image at 1/2, 1/4 or 1/8 of its size by
 //! running a smaller inverse DCT per block, without computing the full-size pixels first. For a 4000x3000 source
@@ -8,8 +8,7 @@
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use image::{DynamicImage, GrayImage, RgbImage};
-use jpeg_encoder::{ColorType, Encoder, SamplingFactor};
-use mozjpeg::{ColorSpace, Decompress};
+use mozjpeg::{qtable, ColorSpace, Compress, Decompress};
 
 use super::render::RenderError;
 
@@ -18,7 +17,9 @@ use super::render::RenderError;
 pub fn reduction(region: (u32, u32), scaled: (u32, u32)) -> Option<u32> {
     let ratio = |source: u32, target: u32| f64::from(source) / f64::from(target.max(1));
     let ratio = ratio(region.0, scaled.0).min(ratio(region.1, scaled.1));
-    [8, 4, 2].into_iter().find(|&factor| ratio >= f64::from(factor))
+    [8, 4, 2]
+        .into_iter()
+        .find(|&factor| ratio >= f64::from(factor))
 }
 
 /// Decodes a JPEG at 1/`factor` of its size (libjpeg rounds each side up), without applying the EXIF orientation.
@@ -27,29 +28,38 @@ pub fn reduction(region: (u32, u32), scaled: (u32, u32)) -> Option<u32> {
 /// CMYK or YCCK, which libjpeg does not convert to RGB. The caller then decodes it at full size with the image crate,
 /// which reports its own error if it fails too. `factor` is 2, 4 or 8.
 pub fn decode_reduced(source: &[u8], factor: u32) -> Option<DynamicImage> {
-    debug_assert!(matches!(factor, 2 | 4 | 8), "unsupported reduction {factor}");
+    debug_assert!(
+        matches!(factor, 2 | 4 | 8),
+        "unsupported reduction {factor}"
+    );
     // libjpeg reports fatal errors by unwinding out of its error handler (the `unwinding` feature of mozjpeg-sys).
     // Nothing outlives the closure, so a half-finished decoder is simply dropped.
-    let decoded = catch_unwind(AssertUnwindSafe(|| -> std::io::Result<Option<DynamicImage>> {
-        let mut decompress = Decompress::new_mem(source)?;
-        let gray = match decompress.color_space() {
-            ColorSpace::JCS_GRAYSCALE => true,
-            ColorSpace::JCS_YCbCr | ColorSpace::JCS_RGB => false,
-            _ => return Ok(None),
-        };
-        decompress.scale((8 / factor) as u8);
+    let decoded = catch_unwind(AssertUnwindSafe(
+        || -> std::io::Result<Option<DynamicImage>> {
+            let mut decompress = Decompress::new_mem(source)?;
+            let gray = match decompress.color_space() {
+                ColorSpace::JCS_GRAYSCALE => true,
+                ColorSpace::JCS_YCbCr | ColorSpace::JCS_RGB => false,
+                _ => return Ok(None),
+            };
+            decompress.scale((8 / factor) as u8);
 
-        let mut started = if gray { decompress.grayscale()? } else { decompress.rgb()? };
-        let (width, height) = (started.width() as u32, started.height() as u32);
-        let pixels: Vec<u8> = started.read_scanlines()?;
-        started.finish()?;
-        let image = if gray {
-            GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8)
-        } else {
-            RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8)
-        };
-        Ok(image)
-    }));
+            let mut started = if gray {
+                decompress.grayscale()?
+            } else {
+                decompress.rgb()?
+            };
+            let (width, height) = (started.width() as u32, started.height() as u32);
+            let pixels: Vec<u8> = started.read_scanlines()?;
+            started.finish()?;
+            let image = if gray {
+                GrayImage::from_raw(width, height, pixels).map(DynamicImage::ImageLuma8)
+            } else {
+                RgbImage::from_raw(width, height, pixels).map(DynamicImage::ImageRgb8)
+            };
+            Ok(image)
+        },
+    ));
     match decoded {
         Ok(Ok(image)) => image,
         Ok(Err(error)) => {
@@ -57,7 +67,9 @@ pub fn decode_reduced(source: &[u8], factor: u32) -> Option<DynamicImage> {
             None
         }
         Err(panic) => {
-            let message = panic.downcast_ref::<String>().map_or("unknown error", String::as_str);
+            let message = panic
+                .downcast_ref::<String>()
+                .map_or("unknown error", String::as_str);
             tracing::debug!(error = %message, "reduced JPEG decoding failed; decoding at full size");
             None
         }
@@ -66,30 +78,46 @@ pub fn decode_reduced(source: &[u8], factor: u32) -> Option<DynamicImage> {
 
 /// Encodes opaque RGB pixels as a baseline JPEG, or a progressive one when `progressive` is set, with 4:2:0 chroma
 /// subsampling, optimised Huffman tables and the standard (Annex K) quantisation tables scaled by `quality` as libjpeg
-/// scales them. These are the defaults of libjpeg-turbo's `cjpeg -optimize` and of sharp.
-// NOTE: with optimised Huffman tables, jpeg-encoder 0.6 writes a baseline JPEG as three scans, one per component,
-// where libjpeg writes one interleaved scan. Every baseline decoder reads both, but a browser showing a half-loaded
-// file shows it grey until the colour scans arrive.
+/// scales them: the settings of libjpeg-turbo's `cjpeg -optimize` and of sharp. The encoder is mozjpeg, which also
+/// chooses each block's quantised coefficients by trellis search (rate against distortion), so the file is smaller
+/// than libjpeg-turbo's at the same quality setting.
 pub fn encode(image: &RgbImage, quality: u8, progressive: bool) -> Result<Vec<u8>, RenderError> {
-    let too_large = || {
-        RenderError::Encode(format!(
+    if image.width() > 65_535 || image.height() > 65_535 {
+        return Err(RenderError::Encode(format!(
             "{}x{} is larger than JPEG's limit of 65535 pixels a side",
             image.width(),
             image.height()
-        ))
-    };
-    let width = u16::try_from(image.width()).map_err(|_| too_large())?;
-    let height = u16::try_from(image.height()).map_err(|_| too_large())?;
+        )));
+    }
+    let quality = f32::from(quality.clamp(1, 100));
 
-    let mut bytes = Vec::new();
-    let mut encoder = Encoder::new(&mut bytes, quality.clamp(1, 100));
-    encoder.set_sampling_factor(SamplingFactor::R_4_2_0);
-    encoder.set_optimized_huffman_tables(true);
-    encoder.set_progressive(progressive);
-    encoder
-        .encode(image.as_raw(), width, height, ColorType::Rgb)
-        .map_err(|error| RenderError::Encode(error.to_string()))?;
-    Ok(bytes)
+    // libjpeg reports fatal errors by unwinding out of its error handler, as in `decode_reduced`.
+    let encoded = catch_unwind(AssertUnwindSafe(|| -> std::io::Result<Vec<u8>> {
+        let mut compress = Compress::new(ColorSpace::JCS_RGB);
+        compress.set_size(image.width() as usize, image.height() as usize);
+        compress.set_luma_qtable(&qtable::AnnexK_Luma.scaled(quality, quality));
+        compress.set_chroma_qtable(&qtable::AnnexK_Chroma.scaled(quality, quality));
+        compress.set_chroma_sampling_pixel_sizes((2, 2), (2, 2));
+        compress.set_optimize_coding(true);
+        if progressive {
+            compress.set_progressive_mode();
+        } else {
+            compress.set_optimize_scans(false);
+        }
+        let mut started = compress.start_compress(Vec::new())?;
+        started.write_scanlines(image.as_raw())?;
+        started.finish()
+    }));
+    match encoded {
+        Ok(Ok(bytes)) => Ok(bytes),
+        Ok(Err(error)) => Err(RenderError::Encode(error.to_string())),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .map_or("unknown error", String::as_str);
+            Err(RenderError::Encode(message.to_owned()))
+        }
+    }
 }
 
 #[cfg(test)]
@@ -111,7 +139,9 @@ mod tests {
 
     #[test]
     fn decode_reduced_rounds_sides_up() {
-        let source = RgbImage::from_fn(203, 101, |x, y| image::Rgb([(x % 256) as u8, (y % 256) as u8, 128]));
+        let source = RgbImage::from_fn(203, 101, |x, y| {
+            image::Rgb([(x % 256) as u8, (y % 256) as u8, 128])
+        });
         let bytes = encode(&source, 90, false).expect("encode");
         for (factor, expected) in [(2, (102, 51)), (4, (51, 26)), (8, (26, 13))] {
             let image = decode_reduced(&bytes, factor).expect("a reduced decode");
@@ -123,7 +153,10 @@ mod tests {
     fn decode_reduced_returns_none_for_broken_data() {
         let source = RgbImage::from_pixel(64, 64, image::Rgb([10, 200, 30]));
         let bytes = encode(&source, 90, false).expect("encode");
-        assert!(decode_reduced(&bytes[..20], 2).is_none(), "a truncated header");
+        assert!(
+            decode_reduced(&bytes[..20], 2).is_none(),
+            "a truncated header"
+        );
         assert!(decode_reduced(b"not a jpeg", 2).is_none(), "no JPEG at all");
     }
 
@@ -133,12 +166,20 @@ mod tests {
         let source = RgbImage::from_fn(256, 256, |x, _| image::Rgb([x as u8, x as u8, x as u8]));
         let bytes = encode(&source, 90, false).expect("encode");
         let cut = &bytes[..bytes.len() / 2];
-        let image = decode_reduced(cut, 2).expect("libjpeg decodes the blocks that are there").to_rgb8();
+        let image = decode_reduced(cut, 2)
+            .expect("libjpeg decodes the blocks that are there")
+            .to_rgb8();
         assert_eq!((image.width(), image.height()), (128, 128));
         let top = image.get_pixel(120, 2).0;
-        assert!(top.iter().all(|channel| (232..=248).contains(channel)), "the top rows keep their pixels, got {top:?}");
+        assert!(
+            top.iter().all(|channel| (232..=248).contains(channel)),
+            "the top rows keep their pixels, got {top:?}"
+        );
         let bottom = image.get_pixel(120, 126).0;
-        assert!(bottom.iter().all(|channel| (118..=138).contains(channel)), "the last rows are grey, got {bottom:?}");
+        assert!(
+            bottom.iter().all(|channel| (118..=138).contains(channel)),
+            "the last rows are grey, got {bottom:?}"
+        );
     }
 
     #[test]
@@ -151,8 +192,14 @@ mod tests {
             let decoded = image::load_from_memory(&bytes).expect("the output decodes");
             assert_eq!((decoded.width(), decoded.height()), (33, 17));
             let sof = bytes.windows(2).position(|pair| pair == [0xFF, marker]);
-            let sof = sof.unwrap_or_else(|| panic!("no SOF marker 0x{marker:X} with progressive = {progressive}"));
-            assert_eq!(bytes[sof + 11], 0x22, "luma sampling factors with progressive = {progressive}");
+            let sof = sof.unwrap_or_else(|| {
+                panic!("no SOF marker 0x{marker:X} with progressive = {progressive}")
+            });
+            assert_eq!(
+                bytes[sof + 11],
+                0x22,
+                "luma sampling factors with progressive = {progressive}"
+            );
         }
     }
 }

@@ -49,7 +49,7 @@ pub async fn login(
     let email = required_string(&body, "email")?.to_lowercase();
     let password = required_string(&body, "password")?;
     if let Some(limit) = &state.login_limit {
-        limit.check_login(&email)?;
+        limit.check_login(&email).await?;
     }
 
     let user = state.db.find_user_by_email(&email).await?;

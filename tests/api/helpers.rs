@@ -404,7 +404,9 @@ impl ServerBuilder {
             "--data-dir".into(),
             data_dir.path().display().to_string(),
         ];
-        if let Some(url) = test_database_url(data_dir.path()) {
+        // A test that names its own database (`arg("--database-url", …)`) gets no test database in addition.
+        let database_given = self.args.iter().any(|arg| arg == "--database-url");
+        if let Some(url) = test_database_url(data_dir.path()).filter(|_| !database_given) {
             args.push("--database-url".into());
             args.push(url);
         }
@@ -996,6 +998,79 @@ impl TestServer {
 pub struct Walk {
     pub pages: Vec<Value>,
     pub ids: Vec<String>,
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// A second instance on the same database and file store
+
+/// Starts another `medialib serve` on the database and file store of `first`, as a second instance of one service
+/// behind a load balancer: the same `--data-dir` path, `--database-url` and storage URL, and a port of its own.
+/// `args` are extra `serve` arguments such as `["--rate-limit", "1"]`; without `--rate-limit` the limit is off, as
+/// for `TestServer::start`. The returned server carries `first`'s token. It owns no data directory, so run CLI
+/// commands through `first`; it is killed on drop.
+pub fn start_instance_of(first: &TestServer, args: &[&str]) -> TestServer {
+    let data_dir = first.data_dir();
+    let mut all_args: Vec<String> = vec![
+        "serve".into(),
+        "--listen".into(),
+        "127.0.0.1:0".into(),
+        "--data-dir".into(),
+        data_dir.display().to_string(),
+        "--log-format".into(),
+        "text".into(),
+    ];
+    if let Some(url) = test_database_url(data_dir) {
+        all_args.push("--database-url".into());
+        all_args.push(url);
+    }
+    if !args.contains(&"--rate-limit") {
+        all_args.push("--rate-limit".into());
+        all_args.push("0".into());
+    }
+    all_args.extend(args.iter().map(|arg| arg.to_string()));
+
+    let mut child = Command::new(env!("CARGO_BIN_EXE_medialib"))
+        .args(&all_args)
+        .envs(test_storage_url(data_dir).map(|url| ("MEDIALIB_STORAGE_URL".to_string(), url)))
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn a second medialib serve");
+    let stderr_lines = Arc::new(Mutex::new(Vec::new()));
+    let stdout_lines = Arc::new(Mutex::new(Vec::new()));
+    let (address_sender, address_receiver) = mpsc::channel();
+    drain_stderr(
+        child.stderr.take().expect("stderr is piped"),
+        stderr_lines.clone(),
+        address_sender,
+    );
+    drain_stdout(
+        child.stdout.take().expect("stdout is piped"),
+        stdout_lines.clone(),
+    );
+    let Ok(addr) = address_receiver.recv_timeout(STARTUP_TIMEOUT) else {
+        let _ = child.kill();
+        let _ = child.wait();
+        thread::sleep(Duration::from_millis(100));
+        panic!(
+            "`medialib {}` logged no `listening on ADDR` line within {STARTUP_TIMEOUT:?}; stderr:\n{}",
+            all_args.join(" "),
+            stderr_lines.lock().unwrap().join("\n")
+        );
+    };
+
+    TestServer {
+        addr,
+        base_url: format!("http://{addr}"),
+        token: first.token.clone(),
+        http: first.http.clone(),
+        child: Some(child),
+        data_dir: None,
+        stderr_lines,
+        stdout_lines,
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -10,9 +10,11 @@
 
 mod accounts;
 mod assets;
+mod changes;
+mod copy;
 mod tags;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 pub mod text;
 
 use std::future::Future;
@@ -230,15 +232,32 @@ impl Database for PostgresDatabase {
             .map(|_| ())
     }
 
-    async fn due_pending_objects(&self, now: i64, limit: u32) -> DbResult<Vec<String>> {
-        sqlx::query_scalar(
-            "SELECT storage_key FROM pending_objects WHERE not_before <= $1 ORDER BY not_before LIMIT $2",
+    async fn set_pending_upload_id(&self, storage_key: &str, upload_id: &str) -> DbResult<()> {
+        sqlx::query("UPDATE pending_objects SET upload_id = $1 WHERE storage_key = $2")
+            .bind(upload_id)
+            .bind(storage_key)
+            .execute(&self.pool)
+            .await
+            .db()
+            .map(|_| ())
+    }
+
+    async fn due_pending_objects(&self, now: i64, limit: u32) -> DbResult<Vec<PendingObject>> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT storage_key, upload_id FROM pending_objects WHERE not_before <= $1 ORDER BY not_before LIMIT $2",
         )
         .bind(now)
         .bind(i64::from(limit))
         .fetch_all(&self.pool)
         .await
-        .db()
+        .db()?;
+        Ok(rows
+            .into_iter()
+            .map(|(storage_key, upload_id)| PendingObject {
+                storage_key,
+                upload_id,
+            })
+            .collect())
     }
 
     async fn insert_asset(&self, asset: NewAsset) -> DbResult<AssetRecord> {
@@ -247,6 +266,25 @@ impl Database for PostgresDatabase {
 
     async fn list_assets(&self, query: &ListQuery) -> DbResult<ListPage> {
         self.list_assets(query).await
+    }
+
+    async fn index_snapshot(&self, repository_id: i64) -> DbResult<Option<IndexSnapshot>> {
+        self.index_snapshot(repository_id).await.map(Some)
+    }
+
+    async fn index_changes(
+        &self,
+        repository_id: i64,
+        position: i64,
+        max_changes: u32,
+    ) -> DbResult<Option<IndexChanges>> {
+        self.index_changes(repository_id, position, max_changes)
+            .await
+            .map(Some)
+    }
+
+    async fn prune_index_changes(&self, keep: i64) -> DbResult<()> {
+        self.prune_index_changes(keep).await
     }
 
     async fn update_asset(
@@ -370,5 +408,76 @@ impl Database for PostgresDatabase {
     ) -> DbResult<()> {
         self.set_tag_on_assets(repository_id, tag_id, asset_ids, assign, now)
             .await
+    }
+
+    async fn copy_summary(&self) -> DbResult<crate::db::copy::CopySummary> {
+        self.copy_summary().await
+    }
+
+    async fn copy_repositories(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> DbResult<Vec<crate::db::copy::CopiedRepository>> {
+        self.copy_repositories(after, limit).await
+    }
+
+    async fn copy_users(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> DbResult<Vec<crate::db::copy::CopiedUser>> {
+        self.copy_users(after, limit).await
+    }
+
+    async fn copy_tokens(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> DbResult<Vec<crate::db::copy::CopiedToken>> {
+        self.copy_tokens(after, limit).await
+    }
+
+    async fn copy_tags(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> DbResult<Vec<crate::db::copy::CopiedTag>> {
+        self.copy_tags(after, limit).await
+    }
+
+    async fn copy_assets(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> DbResult<Vec<crate::db::copy::CopiedAsset>> {
+        self.copy_assets(after, limit).await
+    }
+
+    async fn insert_copied_bootstrap(&self, created_at: i64) -> DbResult<()> {
+        self.insert_copied_bootstrap(created_at).await
+    }
+
+    async fn insert_copied_repositories(
+        &self,
+        rows: &[crate::db::copy::CopiedRepository],
+    ) -> DbResult<u64> {
+        self.insert_copied_repositories(rows).await
+    }
+
+    async fn insert_copied_users(&self, rows: &[crate::db::copy::CopiedUser]) -> DbResult<u64> {
+        self.insert_copied_users(rows).await
+    }
+
+    async fn insert_copied_tokens(&self, rows: &[crate::db::copy::CopiedToken]) -> DbResult<u64> {
+        self.insert_copied_tokens(rows).await
+    }
+
+    async fn insert_copied_tags(&self, rows: &[crate::db::copy::CopiedTag]) -> DbResult<u64> {
+        self.insert_copied_tags(rows).await
+    }
+
+    async fn insert_copied_assets(&self, rows: &[crate::db::copy::CopiedAsset]) -> DbResult<u64> {
+        self.insert_copied_assets(rows).await
     }
 }

@@ -8,6 +8,7 @@
 mod accounts;
 mod assets;
 mod changes;
+mod copy;
 mod tags;
 
 use std::path::Path;
@@ -215,13 +216,32 @@ impl Database for SqliteDatabase {
             .map(|_| ())
     }
 
-    async fn due_pending_objects(&self, now: i64, limit: u32) -> DbResult<Vec<String>> {
-        sqlx::query_scalar("SELECT storage_key FROM pending_objects WHERE not_before <= ? ORDER BY not_before LIMIT ?")
-            .bind(now)
-            .bind(limit)
-            .fetch_all(&self.pool)
+    async fn set_pending_upload_id(&self, storage_key: &str, upload_id: &str) -> DbResult<()> {
+        sqlx::query("UPDATE pending_objects SET upload_id = ? WHERE storage_key = ?")
+            .bind(upload_id)
+            .bind(storage_key)
+            .execute(&self.pool)
             .await
             .db()
+            .map(|_| ())
+    }
+
+    async fn due_pending_objects(&self, now: i64, limit: u32) -> DbResult<Vec<PendingObject>> {
+        let rows: Vec<(String, Option<String>)> = sqlx::query_as(
+            "SELECT storage_key, upload_id FROM pending_objects WHERE not_before <= ? ORDER BY not_before LIMIT ?",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(&self.pool)
+        .await
+        .db()?;
+        Ok(rows
+            .into_iter()
+            .map(|(storage_key, upload_id)| PendingObject {
+                storage_key,
+                upload_id,
+            })
+            .collect())
     }
 
     async fn insert_asset(&self, asset: NewAsset) -> DbResult<AssetRecord> {
@@ -236,15 +256,26 @@ impl Database for SqliteDatabase {
         self.index_snapshot(repository_id).await.map(Some)
     }
 
-    async fn index_changes(&self, repository_id: i64, position: i64, max_changes: u32) -> DbResult<Option<IndexChanges>> {
-        self.index_changes(repository_id, position, max_changes).await.map(Some)
+    async fn index_changes(
+        &self,
+        repository_id: i64,
+        position: i64,
+        max_changes: u32,
+    ) -> DbResult<Option<IndexChanges>> {
+        self.index_changes(repository_id, position, max_changes)
+            .await
+            .map(Some)
     }
 
     async fn prune_index_changes(&self, keep: i64) -> DbResult<()> {
         self.prune_index_changes(keep).await
     }
 
-    async fn assets_by_ids(&self, repository_id: i64, ids: &[String]) -> DbResult<Vec<AssetRecord>> {
+    async fn assets_by_ids(
+        &self,
+        repository_id: i64,
+        ids: &[String],
+    ) -> DbResult<Vec<AssetRecord>> {
         self.assets_by_ids(repository_id, ids).await
     }
 
@@ -281,7 +312,13 @@ impl Database for SqliteDatabase {
         self.find_asset(repository, id).await
     }
 
-    async fn record_variant(&self, storage_key: &str, source_sha256: &str, size: i64, now: i64) -> DbResult<()> {
+    async fn record_variant(
+        &self,
+        storage_key: &str,
+        source_sha256: &str,
+        size: i64,
+        now: i64,
+    ) -> DbResult<()> {
         sqlx::query(
             "INSERT INTO variants (storage_key, source_sha256, size, created_at, last_used) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (storage_key) DO UPDATE SET last_used = excluded.last_used",
@@ -365,5 +402,76 @@ impl Database for SqliteDatabase {
     ) -> DbResult<()> {
         self.set_tag_on_assets(repository_id, tag_id, asset_ids, assign, now)
             .await
+    }
+
+    async fn copy_summary(&self) -> DbResult<crate::db::copy::CopySummary> {
+        self.copy_summary().await
+    }
+
+    async fn copy_repositories(
+        &self,
+        after: Option<i64>,
+        limit: u32,
+    ) -> DbResult<Vec<crate::db::copy::CopiedRepository>> {
+        self.copy_repositories(after, limit).await
+    }
+
+    async fn copy_users(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> DbResult<Vec<crate::db::copy::CopiedUser>> {
+        self.copy_users(after, limit).await
+    }
+
+    async fn copy_tokens(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> DbResult<Vec<crate::db::copy::CopiedToken>> {
+        self.copy_tokens(after, limit).await
+    }
+
+    async fn copy_tags(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> DbResult<Vec<crate::db::copy::CopiedTag>> {
+        self.copy_tags(after, limit).await
+    }
+
+    async fn copy_assets(
+        &self,
+        after: Option<&str>,
+        limit: u32,
+    ) -> DbResult<Vec<crate::db::copy::CopiedAsset>> {
+        self.copy_assets(after, limit).await
+    }
+
+    async fn insert_copied_bootstrap(&self, created_at: i64) -> DbResult<()> {
+        self.insert_copied_bootstrap(created_at).await
+    }
+
+    async fn insert_copied_repositories(
+        &self,
+        rows: &[crate::db::copy::CopiedRepository],
+    ) -> DbResult<u64> {
+        self.insert_copied_repositories(rows).await
+    }
+
+    async fn insert_copied_users(&self, rows: &[crate::db::copy::CopiedUser]) -> DbResult<u64> {
+        self.insert_copied_users(rows).await
+    }
+
+    async fn insert_copied_tokens(&self, rows: &[crate::db::copy::CopiedToken]) -> DbResult<u64> {
+        self.insert_copied_tokens(rows).await
+    }
+
+    async fn insert_copied_tags(&self, rows: &[crate::db::copy::CopiedTag]) -> DbResult<u64> {
+        self.insert_copied_tags(rows).await
+    }
+
+    async fn insert_copied_assets(&self, rows: &[crate::db::copy::CopiedAsset]) -> DbResult<u64> {
+        self.insert_copied_assets(rows).await
     }
 }
