@@ -82,8 +82,13 @@ stop_medialib() {
     SERVER_PID=""
 }
 
-# Prints a new write token of the repository `demo` of a data directory.
-new_token() { "$MEDIALIB" token create --repository demo --label bench --data-dir "$1"; }
+# Prints a new write token of the repository `demo` of a data directory; extra arguments such as --database-url
+# follow it.
+new_token() {
+    local data_dir="$1"
+    shift
+    "$MEDIALIB" token create --repository demo --label bench --data-dir "$data_dir" "$@"
+}
 
 # Prints the date, the machine and the load, for the record in docs/benchmarks.md.
 describe_machine() {

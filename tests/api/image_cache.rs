@@ -16,7 +16,7 @@ use crate::image_params::{base_url, decoded, marked, ACCEPT_ANY, ACCEPT_AVIF};
 const SETTLE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Returns the files of the cached variants, under `{data dir}/files/variants`.
-fn variant_files(server: &TestServer) -> Vec<PathBuf> {
+pub fn variant_files(server: &TestServer) -> Vec<PathBuf> {
     let mut files = Vec::new();
     collect_files(
         &server.data_dir().join("files").join("variants"),
@@ -40,7 +40,7 @@ fn collect_files(directory: &Path, files: &mut Vec<PathBuf>) {
     }
 }
 
-fn total_size(files: &[PathBuf]) -> u64 {
+pub fn total_size(files: &[PathBuf]) -> u64 {
     files
         .iter()
         .map(|file| std::fs::metadata(file).map_or(0, |metadata| metadata.len()))

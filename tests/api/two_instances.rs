@@ -1,7 +1,8 @@
 //! Two `medialib serve` processes on one PostgreSQL database and one S3 key prefix, with requests alternating
 //! between them, behave as one service. The rate limits hold across both, and concurrent PATCHes and tag changes
-//! through both lose nothing. An asset uploaded through one is listed and served by the other at once. When the
-//! rate-limit check in the database stalls, each instance applies the limit on its own instead of failing.
+//! through both lose nothing. An asset uploaded through one is listed and served by the other at once, and the
+//! variant cache budget holds for the shared store. When the rate-limit check in the database stalls, each instance
+//! applies the limit on its own instead of failing.
 //!
 //! The tests need `MEDIALIB_TEST_DATABASE_URL` and `MEDIALIB_TEST_STORAGE_URL`; without them each test prints one
 //! line and returns. Run them with `scripts/postgres.sh scripts/s3.sh cargo test --release --test api two_instances`.
@@ -15,6 +16,8 @@ use serde_json::{json, Value};
 use sqlx::Connection;
 
 use crate::fixtures;
+use crate::image_cache::{total_size, variant_files};
+use crate::image_params::base_url;
 use crate::helpers::{
     int_field, item_ids, send, start_instance_of, string_field, test_database_url, Reply,
     TestServer, REPOSITORY,
@@ -471,5 +474,47 @@ async fn two_instances_share_uploads_at_once() {
             file.body, bytes,
             "round {round}: the other instance serves the uploaded bytes"
         );
+    }
+}
+
+#[tokio::test]
+async fn two_instances_share_the_variant_cache_budget() {
+    if !shared_backends_configured("two_instances_share_the_variant_cache_budget") {
+        return;
+    }
+    const BUDGET: u64 = 4096;
+    let budget = BUDGET.to_string();
+    let (first, second) = start_pair(&["--variant-cache-size", &budget]);
+    let asset = first.upload_ok("budget.png", &fixtures::png(64, 64)).await;
+    let url = base_url(&asset);
+
+    // The instances take turns, so that each renders less than the budget and only their sum passes it: a budget
+    // counted per instance would evict nothing.
+    let mut rendered_by = [0u64; 2];
+    for (turn, width) in [20, 24, 28, 32, 36, 40, 44, 48].into_iter().enumerate() {
+        let server = [&first, &second][turn % 2];
+        let variant = format!("{}?w={width}&fm=jpg", url_on(&url, &first, server));
+        let reply = server.fetch(&variant, &[]).await;
+        reply.expect(200, &format!("w={width} on instance {}", turn % 2 + 1));
+        rendered_by[turn % 2] += reply.body.len() as u64;
+    }
+    assert!(
+        rendered_by.iter().all(|&bytes| bytes <= BUDGET) && rendered_by.iter().sum::<u64>() > BUDGET,
+        "precondition: each instance renders at most the budget and both together more, got {rendered_by:?}"
+    );
+
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let files = variant_files(&first);
+        let size = total_size(&files);
+        if size <= BUDGET {
+            assert!(!files.is_empty(), "the most recent variants stay");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the shared store still holds {size} bytes of variants, over the budget of {BUDGET}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
