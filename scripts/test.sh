@@ -7,9 +7,9 @@
 # Missing system packages are installed with apt-get, which needs root; when nothing is missing the script
 # runs as any user. Suites: the Rust tests (`cargo test --locked`), the @prismicio/client compatibility test
 # (tests/compat, node's test runner), schemathesis against GET /openapi.json (tests/schemathesis/run.sh) and
-# the media library page in Chromium with Playwright (tests/web/run.sh, which installs Chromium), and the
-# scale-out configuration: the API tests and the backend unit tests again on a throwaway PostgreSQL server
-# (scripts/postgres.sh) and a throwaway S3-compatible server (scripts/s3.sh, which builds s3s-fs on its first run).
+# the media library page in Chromium with Playwright (tests/web/run.sh, which installs Chromium). The scaleout
+# suite runs the API tests and the backend unit tests again on a throwaway PostgreSQL server (scripts/postgres.sh)
+# and a throwaway S3-compatible server (scripts/s3.sh, which builds s3s-fs on its first run).
 # The Rust tests run last so that the output ends with cargo's summary. Their binaries are compiled right
 # after the build, so a compile error still stops the run early.
 set -euo pipefail

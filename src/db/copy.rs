@@ -25,7 +25,7 @@ pub struct CopySummary {
 }
 
 impl CopySummary {
-    /// Whether the database contains no row of the tables that a copy writes.
+    /// Returns true when the database contains no row of the tables that a copy writes.
     pub fn is_empty(&self) -> bool {
         self.repositories == 0
             && self.users == 0
@@ -104,7 +104,7 @@ pub struct CopiedAsset {
 }
 
 /// Checks that the migrations applied to a copy's source are exactly those of this version, because the copy reads
-/// the columns that this version's migrations create. The error tells what to do.
+/// the columns that this version's migrations create. The error message says how to fix it.
 pub(crate) fn check_migrations(
     applied: &[i64],
     migrator: &sqlx::migrate::Migrator,

@@ -480,7 +480,7 @@ async fn interrupted_upload_leaves_nothing_behind() {
         crate::helpers::raw_http(address, &request, true, Duration::from_secs(60)).await
     });
     // With MEDIALIB_TEST_STORAGE_URL the bytes go to the S3 test server, whose root directory (S3_ROOT, from
-    // scripts/s3.sh) holds objects and the parts of multipart uploads as files.
+    // scripts/s3.sh) contains objects and the parts of multipart uploads as files.
     let s3_root = std::env::var_os("MEDIALIB_TEST_STORAGE_URL")
         .and(std::env::var_os("S3_ROOT"))
         .map(std::path::PathBuf::from);

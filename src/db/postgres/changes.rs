@@ -174,8 +174,8 @@ async fn snapshot_xmin(connection: &mut PgConnection) -> DbResult<i64> {
         .db()
 }
 
-/// Reads an asset's listing fields. Search keys hold U+0000 as [`NUL_IN_SEARCH_KEY`] (see `text.rs`); the index gets
-/// them back as U+0000, the same keys as the SQLite backend stores, so it matches folded keywords unchanged.
+/// Reads an asset's listing fields. Search keys store U+0000 as [`NUL_IN_SEARCH_KEY`] (see `text.rs`), so this
+/// maps it back: the index gets the same keys as the SQLite backend stores and matches folded keywords unchanged.
 fn indexed_asset(row: &PgRow) -> DbResult<IndexedAsset> {
     let key = |index: usize| -> DbResult<String> {
         let stored: String = row.try_get(index).db()?;
