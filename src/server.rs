@@ -1,7 +1,8 @@
 //! The HTTP accept loop: hyper with a header read timeout and graceful shutdown.
 //!
 //! `axum::serve` sets no timer, so hyper's header read timeout never fires and a client that sends its headers one
-//! byte a minute would hold a connection forever. This loop sets one.
+//! byte a minute would hold a connection forever. This loop sets one, and gives a client that sends nothing at all
+//! the same time to start.
 
 use std::future::Future;
 use std::time::Duration;
@@ -52,13 +53,16 @@ pub async fn serve(
         let service = app
             .clone()
             .map_request(|request: hyper::Request<Incoming>| request.map(Body::new));
-        let connection = builder.serve_connection_with_upgrades(
-            TokioIo::new(stream),
-            TowerToHyperService::new(service),
-        );
-        let connection = graceful.watch(connection.into_owned());
+        let (builder, watcher) = (builder.clone(), graceful.watcher());
         tokio::spawn(async move {
-            if let Err(error) = connection.await {
+            if !first_byte_within(&stream, header_timeout).await {
+                return;
+            }
+            let connection = builder.serve_connection_with_upgrades(
+                TokioIo::new(stream),
+                TowerToHyperService::new(service),
+            );
+            if let Err(error) = watcher.watch(connection.into_owned()).await {
                 tracing::debug!(error = %error, "connection closed with an error");
             }
         });
@@ -69,4 +73,17 @@ pub async fn serve(
         () = graceful.shutdown() => {}
         () = tokio::time::sleep(grace) => tracing::warn!("requests still in flight after the shutdown timeout were cut off"),
     }
+}
+
+/// Waits until the client sends its first byte, for at most `timeout`; false when it closed or stayed silent.
+///
+/// hyper's header read timeout starts only once the connection is handed to HTTP/1, and the automatic HTTP/1 or
+/// HTTP/2 detection before that waits for bytes without a limit: a client that connects and sends nothing would hold
+/// its connection, and a file descriptor, forever.
+async fn first_byte_within(stream: &tokio::net::TcpStream, timeout: Duration) -> bool {
+    let mut first = [0u8; 1];
+    matches!(
+        tokio::time::timeout(timeout, stream.peek(&mut first)).await,
+        Ok(Ok(read)) if read > 0
+    )
 }

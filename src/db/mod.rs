@@ -305,6 +305,9 @@ pub trait Database: Send + Sync + 'static {
     async fn add_pending_object(&self, storage_key: &str, not_before: i64) -> DbResult<()>;
     /// Records the id of the S3 multipart upload that writes a pending object, so the sweeper can abort it.
     async fn set_pending_upload_id(&self, storage_key: &str, upload_id: &str) -> DbResult<()>;
+    /// Moves the deadline of a pending object, so that an upload that lasts longer than the grace period keeps its
+    /// bytes. Returns false when the row is gone: the sweeper took the object.
+    async fn extend_pending_object(&self, storage_key: &str, not_before: i64) -> DbResult<bool>;
     /// Forgets a pending object, once it is referenced or deleted.
     async fn remove_pending_object(&self, storage_key: &str) -> DbResult<()>;
     /// Returns up to `limit` pending objects whose `not_before` has passed.

@@ -207,6 +207,16 @@ impl Database for SqliteDatabase {
         .map(|_| ())
     }
 
+    async fn extend_pending_object(&self, storage_key: &str, not_before: i64) -> DbResult<bool> {
+        sqlx::query("UPDATE pending_objects SET not_before = ? WHERE storage_key = ?")
+            .bind(not_before)
+            .bind(storage_key)
+            .execute(&self.pool)
+            .await
+            .db()
+            .map(|result| result.rows_affected() == 1)
+    }
+
     async fn remove_pending_object(&self, storage_key: &str) -> DbResult<()> {
         sqlx::query("DELETE FROM pending_objects WHERE storage_key = ?")
             .bind(storage_key)

@@ -1,6 +1,9 @@
 //! Helpers around `multer` for upload bodies: strict boundary parsing, an idle timeout on the body, filenames from
 //! `filename*`, and the mapping of parse failures to 400 responses.
 
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::http::{header, HeaderMap, StatusCode};
@@ -54,6 +57,69 @@ pub fn boundary(headers: &HeaderMap) -> ApiResult<String> {
     }
 }
 
+/// Starts reading an upload body as the upload route does: the boundary from `headers`, and an idle timeout of
+/// `read_timeout` on the body, with multer's default constraints (no size limit of its own, because the route limits
+/// each part while it streams).
+pub fn form_reader(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    read_timeout: Duration,
+) -> ApiResult<multer::Multipart<'static>> {
+    Ok(upload_body(headers, body, read_timeout)?.0)
+}
+
+/// Like [`form_reader`], and also returns the body itself, to read what follows the closing delimiter.
+pub fn upload_body(
+    headers: &HeaderMap,
+    body: axum::body::Body,
+    read_timeout: Duration,
+) -> ApiResult<(multer::Multipart<'static>, BodyTail)> {
+    let boundary = boundary(headers)?;
+    // Fused: multer may poll again after the end, and so does `BodyTail::finish`.
+    let stream = with_idle_timeout(body.into_data_stream(), read_timeout).fuse();
+    let shared = BodyTail(Arc::new(Mutex::new(Box::pin(stream))));
+    Ok((multer::Multipart::new(shared.clone(), boundary), shared))
+}
+
+/// The request body, shared with multer. multer stops reading at the closing delimiter; [`BodyTail::finish`] then
+/// reads the rest, so that a body that ends before its announced length fails the upload instead of storing it.
+#[derive(Clone)]
+pub struct BodyTail(Arc<Mutex<BodyStream>>);
+
+type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, BodyReadError>> + Send>>;
+
+impl Stream for BodyTail {
+    type Item = Result<Bytes, BodyReadError>;
+
+    fn poll_next(self: Pin<&mut Self>, context: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let mut stream = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        stream.as_mut().poll_next(context)
+    }
+}
+
+impl BodyTail {
+    /// Reads the body to its end after the closing delimiter; up to `MAX_EPILOGUE_BYTES` may follow it, as
+    /// RFC 2046 allows an epilogue.
+    pub async fn finish(mut self) -> ApiResult<()> {
+        let mut seen = 0;
+        while let Some(chunk) = self.next().await {
+            seen += chunk.map_err(|error| read_error(&error))?.len();
+            if seen > MAX_EPILOGUE_BYTES {
+                return Err(ApiError::bad_request(
+                    "invalid_multipart",
+                    format!(
+                        "More than {MAX_EPILOGUE_BYTES} bytes follow the closing delimiter; end the body after it."
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Most bytes accepted after the closing delimiter of an upload body.
+const MAX_EPILOGUE_BYTES: usize = 64 * 1024;
+
 /// Ends the body stream with [`BodyReadError::TimedOut`] when the client sends nothing for `timeout`.
 pub fn with_idle_timeout<S>(
     stream: S,
@@ -105,21 +171,34 @@ fn extended_filename(disposition: &str) -> Option<String> {
 /// Maps a multipart parse failure to a response: 408 when the client went silent, else 400.
 pub fn to_api_error(error: multer::Error) -> ApiError {
     if let multer::Error::StreamReadFailed(source) = &error {
-        if let Some(BodyReadError::TimedOut(timeout)) = source.downcast_ref::<BodyReadError>() {
-            return ApiError::new(
-                StatusCode::REQUEST_TIMEOUT,
-                "request_timeout",
-                format!(
-                    "The client sent no data for {} s; send the body without pauses.",
-                    timeout.as_secs()
-                ),
-            );
+        if let Some(error @ BodyReadError::TimedOut(_)) = source.downcast_ref::<BodyReadError>() {
+            return read_error(error);
         }
     }
     ApiError::bad_request(
         "invalid_multipart",
         format!("The multipart body is malformed: {error}."),
     )
+}
+
+/// Maps a failure to read the body: 408 when the client went silent, else 400.
+fn read_error(error: &BodyReadError) -> ApiError {
+    match error {
+        BodyReadError::TimedOut(timeout) => ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            "request_timeout",
+            format!(
+                "The client sent no data for {} s; send the body without pauses.",
+                timeout.as_secs()
+            ),
+        ),
+        BodyReadError::Read(error) => ApiError::bad_request(
+            "invalid_body",
+            format!(
+                "The request body ended early or could not be read ({error}); send the whole body."
+            ),
+        ),
+    }
 }
 
 #[cfg(test)]

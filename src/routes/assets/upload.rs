@@ -4,13 +4,17 @@
 //! whatever the file size. The store hashes and writes the bytes on other threads while this task parses the body.
 //! Write order: a pending-object row, then the bytes (flushed to disk), then in one
 //! transaction the asset row and the removal of the pending row. A process killed at any point leaves either a
-//! complete asset or bytes that the sweeper deletes after the grace period.
+//! complete asset or bytes that the sweeper deletes after the grace period. An upload that lasts longer than the grace
+//! period pushes its row's deadline back while it streams, so the sweeper never takes the bytes of a live upload.
+
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::Json;
 use bytes::Bytes;
+use tokio::time::Instant;
 
 use super::multipart;
 use crate::auth::{Caller, WriteAccess};
@@ -68,13 +72,14 @@ pub async fn upload_asset(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Json<Asset>> {
-    let boundary = multipart::boundary(&headers)?;
-    let stream = multipart::with_idle_timeout(body.into_data_stream(), state.config.read_timeout);
-    let mut parts = multer::Multipart::new(stream, boundary);
+    let (mut parts, tail) = multipart::upload_body(&headers, body, state.config.read_timeout)?;
 
     let mut form = FormFields::default();
     let mut file: Option<StoredFile> = None;
-    let outcome = read_form(&state, &caller, &mut parts, &mut form, &mut file).await;
+    let mut outcome = read_form(&state, &caller, &mut parts, &mut form, &mut file).await;
+    if outcome.is_ok() {
+        outcome = tail.finish().await;
+    }
     let file = match (outcome, file) {
         (Ok(()), Some(file)) => file,
         (Ok(()), None) => return Err(ApiError::bad_request(
@@ -220,6 +225,8 @@ struct StoredFile {
     upload: Option<Upload>,
     size: u64,
     head: Vec<u8>,
+    /// When the grace period of the pending-object row is next pushed back, so that a slow upload keeps its bytes.
+    renew_at: Instant,
 }
 
 impl StoredFile {
@@ -255,6 +262,7 @@ impl StoredFile {
             upload: Some(upload),
             size: 0,
             head: Vec::new(),
+            renew_at: Instant::now() + renewal_interval(state),
         })
     }
 
@@ -274,7 +282,28 @@ impl StoredFile {
                 self.head.extend_from_slice(&chunk[..take]);
             }
             self.write(chunk).await?;
+            if Instant::now() >= self.renew_at {
+                self.renew_grace_period().await?;
+            }
         }
+        Ok(())
+    }
+
+    /// Pushes the sweeper's deadline for these bytes a whole grace period past now.
+    async fn renew_grace_period(&mut self) -> ApiResult<()> {
+        let state = &self.state;
+        let not_before = now_millis() + state.config.upload_grace_period_ms;
+        if !state
+            .db
+            .extend_pending_object(&self.key, not_before)
+            .await?
+        {
+            return Err(ApiError::unavailable(anyhow::anyhow!(
+                "the pending row of {} was swept during the upload",
+                self.key
+            )));
+        }
+        self.renew_at = Instant::now() + renewal_interval(state);
         Ok(())
     }
 
@@ -364,6 +393,12 @@ impl Drop for StoredFile {
         let (state, key, upload) = (self.state.clone(), self.key.clone(), self.upload.take());
         tokio::spawn(async move { remove_bytes(&state, &key, upload).await });
     }
+}
+
+/// How often a running upload renews its grace period: three times per period, so that a stalled database
+/// call or a slow chunk does not let the deadline pass.
+fn renewal_interval(state: &AppState) -> Duration {
+    Duration::from_millis((state.config.upload_grace_period_ms / 3).max(100) as u64)
 }
 
 /// Aborts an unfinished upload and deletes its bytes and pending row.
