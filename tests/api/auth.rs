@@ -5,7 +5,9 @@ use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::fixtures;
-use crate::helpers::{json_rows, send, string_field, Multipart, Reply, TestServer, REPOSITORY};
+use crate::helpers::{
+    json_rows, revoked_token, send, string_field, Multipart, Reply, TestServer, REPOSITORY,
+};
 
 /// Lists every API route, with a body where it needs one. Ids are unknown on purpose because the auth checks come first.
 fn api_routes() -> Vec<(Method, String, Option<Value>)> {
@@ -67,23 +69,6 @@ async fn call(
         request = request.json(body);
     }
     send(request).await
-}
-
-/// Creates a token labelled `label` and revokes it through the CLI, returning the revoked token.
-fn revoked_token(server: &TestServer, label: &str) -> String {
-    let token = server.create_token(REPOSITORY, &["--label", label]);
-    let tokens = json_rows(&server.cli(&["token", "list", "--json"]).json());
-    let row = tokens
-        .iter()
-        .find(|row| row["label"] == label)
-        .unwrap_or_else(|| panic!("`token list --json` has no token labelled {label}: {tokens:?}"));
-    let id = match &row["id"] {
-        Value::String(id) => id.clone(),
-        Value::Number(id) => id.to_string(),
-        other => panic!("token id should be a string or a number, got {other}"),
-    };
-    server.cli(&["token", "revoke", &id]).success();
-    token
 }
 
 #[tokio::test]

@@ -337,6 +337,23 @@ fn replace_database_name(url: &str, name: &str) -> String {
     replaced
 }
 
+/// Creates a token labelled `label` and revokes it through the CLI, returning the revoked token.
+pub fn revoked_token(server: &TestServer, label: &str) -> String {
+    let token = server.create_token(REPOSITORY, &["--label", label]);
+    let tokens = json_rows(&server.cli(&["token", "list", "--json"]).json());
+    let row = tokens
+        .iter()
+        .find(|row| row["label"] == label)
+        .unwrap_or_else(|| panic!("`token list --json` has no token labelled {label}: {tokens:?}"));
+    let id = match &row["id"] {
+        Value::String(id) => id.clone(),
+        Value::Number(id) => id.to_string(),
+        other => panic!("token id should be a string or a number, got {other}"),
+    };
+    server.cli(&["token", "revoke", &id]).success();
+    token
+}
+
 // ---------------------------------------------------------------------------------------------------------------
 // Server
 
@@ -1086,26 +1103,34 @@ pub struct Reply {
 
 /// Sends a request and reads the whole response; a transport error or timeout fails the test.
 pub async fn send(request: RequestBuilder) -> Reply {
+    match try_send(request).await {
+        Ok(reply) => reply,
+        Err(error) => panic!("{error}"),
+    }
+}
+
+/// Sends a request and reads the whole response, or describes the transport error or timeout that prevented it.
+pub async fn try_send(request: RequestBuilder) -> Result<Reply, String> {
     let (client, request) = request.build_split();
     let request = request.expect("valid request");
     let description = format!("{} {}", request.method(), request.url());
     let response = client
         .execute(request)
         .await
-        .unwrap_or_else(|error| panic!("{description} failed without a response: {error}"));
+        .map_err(|error| format!("{description} failed without a response: {error}"))?;
     let status = response.status().as_u16();
     let headers = response.headers().clone();
     let body = response
         .bytes()
         .await
-        .unwrap_or_else(|error| panic!("{description}: cannot read the body: {error}"))
+        .map_err(|error| format!("{description}: cannot read the body: {error}"))?
         .to_vec();
-    Reply {
+    Ok(Reply {
         request: description,
         status,
         headers,
         body,
-    }
+    })
 }
 
 impl Reply {

@@ -4,16 +4,19 @@
 mod fixtures;
 mod helpers;
 
+mod access_matrix;
 mod auth;
 mod auth_api;
 mod cli;
 mod copy;
+mod crash;
 mod delete;
 mod files;
 mod image_cache;
 mod image_params;
 mod listing;
 mod operations;
+mod protocol_abuse;
 mod rate_limit;
 mod search;
 mod tags;

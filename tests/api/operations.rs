@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{json, Value};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::fixtures;
 use crate::helpers::{json_rows, send, string_field, Reply, TestServer, REPOSITORY};
@@ -538,4 +539,57 @@ fn list_files(dir: &std::path::Path) -> String {
         }
     }
     listing
+}
+
+#[tokio::test]
+async fn upload_slower_than_grace_period_keeps_its_bytes() {
+    let server = TestServer::builder()
+        .arg("--upload-grace-period", "1")
+        .start();
+    let content = b"slow but steady;".repeat(4096);
+    let form = crate::helpers::Multipart::new().file("steady.bin", &content);
+    let body = form.body();
+    let head = format!(
+        "POST /assets HTTP/1.1\r\nHost: {}\r\nrepository: {REPOSITORY}\r\nauthorization: Bearer {}\r\n\
+         content-type: {}\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",
+        server.addr,
+        server.token,
+        form.content_type(),
+        body.len()
+    );
+
+    // The body takes about three grace periods, in pieces 300 ms apart; the sweeper runs every second meanwhile.
+    let mut stream = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    stream
+        .write_all(head.as_bytes())
+        .await
+        .expect("send the headers");
+    for piece in body.chunks(body.len() / 10 + 1) {
+        stream
+            .write_all(piece)
+            .await
+            .expect("send a piece of the body");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut response))
+        .await
+        .expect("a response within the guard")
+        .expect("read the response");
+    let response = String::from_utf8_lossy(&response);
+    assert!(
+        response.starts_with("HTTP/1.1 200"),
+        "an upload longer than the grace period succeeds: {response}"
+    );
+
+    // The bytes stay after more sweeps.
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let asset = server.list_ok(&[]).await["items"][0].clone();
+    let file = server
+        .fetch(string_field(&asset, "url").split('?').next().unwrap(), &[])
+        .await;
+    file.expect(200, "the file of the slow upload after further sweeps");
+    assert_eq!(file.body, content);
 }
