@@ -162,7 +162,7 @@ impl Secrets {
 }
 
 #[tokio::test]
-async fn every_route_answers_every_credential_exactly() {
+async fn every_route_every_credential() {
     // Sessions of this server last two seconds, so that one can expire during the test.
     let server = TestServer::builder().arg("--session-ttl", "2").start();
     server.create_repository(OTHER_REPOSITORY);
@@ -221,7 +221,7 @@ async fn every_route_answers_every_credential_exactly() {
 }
 
 #[tokio::test]
-async fn ids_of_another_repository_are_unknown_here() {
+async fn other_repository_ids_unknown() {
     let server = TestServer::start();
     server.create_repository(OTHER_REPOSITORY);
     let secrets = fill_other_repository(&server).await;

@@ -38,7 +38,7 @@ const SWEEP_DEADLINE: Duration = Duration::from_secs(30);
 const MARKER_PREFIX: &[u8] = b"medialib-crash ";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn acknowledged_changes_survive_sigkill_at_random_moments() {
+async fn sigkill_keeps_acknowledged_changes() {
     let kills: usize = env_number("MEDIALIB_CRASH_KILLS").unwrap_or(10);
     let seed = env_number("MEDIALIB_CRASH_SEED").unwrap_or_else(rand::random);
     eprintln!("crash test: {kills} kills, MEDIALIB_CRASH_SEED={seed}");
@@ -379,7 +379,9 @@ fn model_matches(model: &AssetModel, asset: &Value) -> bool {
 /// with every restart.
 fn url_path(url: &str) -> &str {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
-    after_scheme.find('/').map_or("", |start| &after_scheme[start..])
+    after_scheme
+        .find('/')
+        .map_or("", |start| &after_scheme[start..])
 }
 
 // ---------------------------------------------------------------------------------------------------------------

@@ -1,5 +1,5 @@
 //! Protocol abuse: clients that drip their headers or bodies, connections that never send anything, bodies that end
-//! early, a `Content-Length` that lies and header floods. The server must cut such clients off, answer the others
+//! early, a `Content-Length` that lies and header floods. The server must cut such clients off, respond to the others
 //! meanwhile, and keep its memory bounded.
 //!
 //! The time limits here are guards against a hang, with a wide margin for a loaded machine; they are not speed
@@ -16,11 +16,11 @@ use crate::helpers::{raw_http, Multipart, TestServer, REPOSITORY};
 
 /// The server's `--read-timeout` in these tests, in seconds.
 const READ_TIMEOUT_SECONDS: u64 = 2;
-/// How long a healthy server may take to answer `GET /health` while it is being abused.
+/// How long a healthy server may take to respond to `GET /health` while it is being abused.
 const ANSWER_GUARD: Duration = Duration::from_secs(10);
 /// How long after its read timeout the server may take to close an abusive connection.
 const CLOSE_MARGIN: Duration = Duration::from_secs(8);
-/// The most the server's resident memory may grow during one abuse test.
+/// Maximum growth of the server's resident memory during one abuse test.
 const MAX_RSS_GROWTH_KIB: u64 = 64 * 1024;
 
 fn abused_server() -> TestServer {
@@ -48,7 +48,7 @@ fn assert_rss_bounded(server: &TestServer, before_kib: u64, context: &str) {
     );
 }
 
-/// A normal client still gets its answer: `GET /health` and an authenticated listing, each on a new connection.
+/// Checks that a normal client still gets its response: `GET /health` and an authenticated listing, each on a new connection.
 async fn assert_answers_others(server: &TestServer, context: &str) {
     let started = Instant::now();
     let request = format!(
@@ -91,14 +91,14 @@ async fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Ve
     Some(received)
 }
 
-/// The status code of the first response in `received`, if any.
+/// Parses the status code of the first response in `received`, if any.
 fn first_status(received: &[u8]) -> Option<u16> {
     let text = String::from_utf8_lossy(received);
     text.strip_prefix("HTTP/1.1 ")?.get(..3)?.parse().ok()
 }
 
-/// Sends `bytes` one at a time, `pause` apart, until done or the server stops reading; returns when the connection
-/// broke, `None` if all bytes went out.
+/// Sends `bytes` one at a time, `pause` apart, until done or the server stops reading. Returns when the connection
+/// broke, or `None` if all bytes went out.
 async fn drip(stream: &mut TcpStream, bytes: &[u8], pause: Duration) -> Option<Instant> {
     for byte in bytes {
         if stream.write_all(std::slice::from_ref(byte)).await.is_err() {
@@ -117,7 +117,7 @@ fn upload_head(addr: SocketAddr, token: &str, content_type: &str, length: usize)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dripped_headers_are_cut_off_while_others_are_served() {
+async fn dripped_headers_cut_off() {
     let server = abused_server();
     let rss_before = rss_kib(server.pid());
     let addr = server.addr;
@@ -162,7 +162,7 @@ async fn dripped_headers_are_cut_off_while_others_are_served() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dripped_and_stalled_bodies_do_not_block_others() {
+async fn stalled_bodies_get_408() {
     let server = abused_server();
     let rss_before = rss_kib(server.pid());
     let addr = server.addr;
@@ -226,7 +226,7 @@ async fn dripped_and_stalled_bodies_do_not_block_others() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn idle_connections_are_closed_and_do_not_block_others() {
+async fn idle_connections_closed() {
     let server = abused_server();
     let rss_before = rss_kib(server.pid());
 
@@ -283,7 +283,7 @@ async fn idle_connections_are_closed_and_do_not_block_others() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bodies_that_end_early_store_nothing() {
+async fn early_body_end_stores_nothing() {
     let server = abused_server();
     let form = Multipart::new().file("cut.bin", &vec![b'c'; 64 * 1024]);
     let body = form.body();
@@ -342,7 +342,7 @@ async fn bodies_that_end_early_store_nothing() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lying_content_length_is_a_client_error() {
+async fn short_content_length_is_400() {
     let server = abused_server();
     let form = Multipart::new().file("lie.txt", b"the real file content");
     let body = form.body();
@@ -382,7 +382,7 @@ async fn a_lying_content_length_is_a_client_error() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn header_floods_are_refused() {
+async fn header_floods_get_431() {
     let server = abused_server();
     let rss_before = rss_kib(server.pid());
     let addr = server.addr;

@@ -395,8 +395,8 @@ impl Drop for StoredFile {
     }
 }
 
-/// How often a running upload renews its grace period: three times per period, so that a stalled database
-/// call or a slow chunk does not let the deadline pass.
+/// Returns how often a running upload renews its grace period: three times per period, so that a stalled
+/// database call or a slow chunk does not let the deadline pass.
 fn renewal_interval(state: &AppState) -> Duration {
     Duration::from_millis((state.config.upload_grace_period_ms / 3).max(100) as u64)
 }
