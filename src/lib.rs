@@ -7,8 +7,11 @@ pub mod db;
 pub mod domain;
 pub mod drain;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod imaging;
 pub mod listing;
+pub mod memory;
 pub mod probe;
 pub mod routes;
 pub mod server;

@@ -98,14 +98,13 @@ fn fit(region: Rect, width: Option<f64>, height: Option<f64>, params: &ImagePara
             let factor = (box_width / region_width).max(box_height / region_height);
             let keep_width = (box_width / factor).min(region_width);
             let keep_height = (box_height / factor).min(region_height);
-            let x = (params.crop.x * region_width - keep_width / 2.0).clamp(0.0, region_width - keep_width);
-            let y = (params.crop.y * region_height - keep_height / 2.0).clamp(0.0, region_height - keep_height);
-            let source = Rect {
-                x: region.x + x.round() as u32,
-                y: region.y + y.round() as u32,
-                width: round(keep_width).min(region.width),
-                height: round(keep_height).min(region.height),
-            };
+            // The position is clamped after rounding the kept size, which can round up, so the kept region never
+            // reaches past the right or bottom edge.
+            let width = round(keep_width).min(region.width);
+            let height = round(keep_height).min(region.height);
+            let x = (params.crop.x * region_width - keep_width / 2.0).round().clamp(0.0, f64::from(region.width - width));
+            let y = (params.crop.y * region_height - keep_height / 2.0).round().clamp(0.0, f64::from(region.height - height));
+            let source = Rect { x: region.x + x as u32, y: region.y + y as u32, width, height };
             let size = (round(box_width), round(box_height));
             Plan { source, scaled: size, canvas: size, offset: (0, 0), padding: Padding::None }
         }

@@ -197,8 +197,8 @@ impl ImageParams {
                 "h" | "height" => params.height = positive_number(value).or(params.height),
                 "fit" => params.fit = Fit::parse(value).unwrap_or(params.fit),
                 "crop" => crop_words = value.split(',').map(|word| word.trim().to_owned()).collect(),
-                "fp-x" => focal_x = number(value).map(|x| x.clamp(0.0, 1.0)),
-                "fp-y" => focal_y = number(value).map(|y| y.clamp(0.0, 1.0)),
+                "fp-x" => focal_x = number(value).map(unit_interval),
+                "fp-y" => focal_y = number(value).map(unit_interval),
                 "rect" => params.rect = parse_rect(value).or(params.rect),
                 "ar" => params.aspect_ratio = parse_aspect_ratio(value).or(params.aspect_ratio),
                 "dpr" => params.dpr = number(value).map_or(params.dpr, |dpr| dpr.clamp(1.0, 5.0)),
@@ -316,6 +316,12 @@ impl ImageParams {
 
 fn number(value: &str) -> Option<f64> {
     value.parse::<f64>().ok().filter(|number| number.is_finite())
+}
+
+/// Clamps a focal point coordinate to 0 to 1. Adding 0 turns `-0` into `0`, so that `fp-x=-0` and `fp-x=0` have one
+/// canonical text and so one cached variant.
+fn unit_interval(value: f64) -> f64 {
+    value.clamp(0.0, 1.0) + 0.0
 }
 
 fn positive_number(value: &str) -> Option<f64> {
