@@ -270,6 +270,8 @@ async fn bootstrap_demo(database: &dyn Database, public_url: &str) -> anyhow::Re
 }
 
 fn spawn_background_tasks(state: &AppState, settings: &ServeSettings) {
+    tokio::spawn(crate::memory::trim_periodically());
+
     let sweep_every = Duration::from_secs((settings.upload_grace_period / 2).clamp(1, 300));
     tokio::spawn(crate::storage::sweep::run(
         state.db.clone(),

@@ -1,6 +1,7 @@
-//! A minimal blocking HTTP/1.1 client over one keep-alive connection, for latency measurements.
+//! A minimal blocking HTTP/1.1 client over one keep-alive connection, for latency and soak measurements.
 //!
-//! It sends GET requests and reads responses framed by `Content-Length` or chunked encoding, nothing more. A request
+//! It sends requests with an optional body and reads responses framed by `Content-Length` or chunked encoding,
+//! nothing more. A request
 //! costs it one `write` and a few buffered reads, microseconds against the milliseconds measured, and it adds no
 //! connection pool, TLS or async runtime between the clock and the socket. The crate's HTTP client (reqwest) is a
 //! development dependency only, so a binary of the crate cannot use it.
@@ -16,6 +17,8 @@ pub struct Connection {
     address: SocketAddr,
     headers: String,
     reader: BufReader<TcpStream>,
+    /// Whether the last response carried `connection: close`, so the next request must open a new connection.
+    closed_by_server: bool,
 }
 
 /// Status and body of a response.
@@ -36,23 +39,64 @@ impl Connection {
             address,
             headers: header_text,
             reader: BufReader::with_capacity(64 * 1024, stream),
+            closed_by_server: false,
         })
     }
 
     /// Sends `GET path_and_query` and reads the whole response; reconnects once if the server closed the connection.
     pub fn get(&mut self, path_and_query: &str) -> anyhow::Result<Response> {
         let request = format!("GET {path_and_query} HTTP/1.1\r\n{}\r\n", self.headers);
-        match self.exchange(&request) {
+        match self.exchange(request.as_bytes(), &[]) {
             Ok(response) => Ok(response),
             Err(_) => {
-                self.reader = BufReader::with_capacity(64 * 1024, connect(self.address)?);
-                self.exchange(&request)
+                self.reconnect()?;
+                self.exchange(request.as_bytes(), &[])
             }
         }
     }
 
-    fn exchange(&mut self, request: &str) -> anyhow::Result<Response> {
-        self.reader.get_mut().write_all(request.as_bytes())?;
+    /// Sends `method path_and_query` with `body` of `content_type` (none when `None`) and reads the whole response.
+    ///
+    /// Unlike [`Connection::get`] it never retries, so that a failed request shows up as an error. It opens a new
+    /// connection first when the previous response asked to close this one, and after a failed request the next
+    /// call does the same.
+    pub fn send(
+        &mut self,
+        method: &str,
+        path_and_query: &str,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> anyhow::Result<Response> {
+        if self.closed_by_server {
+            self.reconnect()?;
+        }
+        let mut head = format!("{method} {path_and_query} HTTP/1.1\r\n{}", self.headers);
+        if let Some(content_type) = content_type {
+            head.push_str(&format!("content-type: {content_type}\r\n"));
+        }
+        if content_type.is_some() || !body.is_empty() {
+            head.push_str(&format!("content-length: {}\r\n", body.len()));
+        }
+        head.push_str("\r\n");
+        let result = self.exchange(head.as_bytes(), body);
+        if result.is_err() {
+            self.closed_by_server = true;
+        }
+        result
+    }
+
+    fn reconnect(&mut self) -> anyhow::Result<()> {
+        self.reader = BufReader::with_capacity(64 * 1024, connect(self.address)?);
+        self.closed_by_server = false;
+        Ok(())
+    }
+
+    fn exchange(&mut self, head: &[u8], body: &[u8]) -> anyhow::Result<Response> {
+        let stream = self.reader.get_mut();
+        stream.write_all(head)?;
+        if !body.is_empty() {
+            stream.write_all(body)?;
+        }
 
         let mut line = String::new();
         if self.reader.read_line(&mut line)? == 0 {
@@ -83,6 +127,9 @@ impl Connection {
                 && value.eq_ignore_ascii_case("chunked")
             {
                 chunked = true;
+            } else if name.eq_ignore_ascii_case("connection") && value.eq_ignore_ascii_case("close")
+            {
+                self.closed_by_server = true;
             }
         }
 

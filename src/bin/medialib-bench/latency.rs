@@ -305,7 +305,7 @@ fn timed_fetch(connection: &mut Connection, path: &str) -> anyhow::Result<(Durat
 }
 
 /// Returns the nearest-rank percentile `p` (0 to 100) of sorted values.
-fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
+pub(crate) fn percentile<T: Copy>(sorted: &[T], p: f64) -> T {
     let rank = ((p / 100.0) * sorted.len() as f64).ceil() as usize;
     sorted[rank.clamp(1, sorted.len()) - 1]
 }

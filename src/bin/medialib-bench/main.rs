@@ -1,5 +1,5 @@
-//! Benchmark tools for medialib: seed a repository with generated assets, measure listing and search latency, and
-//! time SQL statements on a seeded database.
+//! Benchmark tools for medialib: seed a repository with generated assets, measure listing and search latency, time
+//! SQL statements on a seeded database, and hold mixed traffic against a server while recording its memory.
 //!
 //! `bench/run.sh` drives these commands together with the upload and throughput measurements; see
 //! `docs/benchmarks.md` for the method and the results.
@@ -9,6 +9,7 @@ mod latency;
 mod names;
 mod query;
 mod seed;
+mod soak;
 
 use clap::{Parser, Subcommand};
 
@@ -27,6 +28,9 @@ enum Command {
     Latency(latency::LatencyArgs),
     /// Runs and times one SQL statement on a data directory's database, with the server's SQLite library.
     Query(query::QueryArgs),
+    /// Sends mixed Asset API traffic for a fixed time and records latency, errors and the server's RSS per interval.
+    /// Fails on any 5xx or lost request, or when RSS rises after the warm-up.
+    Soak(soak::SoakArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,5 +48,6 @@ fn main() -> anyhow::Result<()> {
                 .build()?;
             runtime.block_on(query::run(args))
         }
+        Command::Soak(args) => soak::run(args),
     }
 }
