@@ -2,14 +2,19 @@
 # Installs what the test suites need and runs every suite, stopping at the first failure.
 #
 #   sudo ./scripts/test.sh                 # all suites
-#   sudo ./scripts/test.sh compat          # only the named suites: rust, compat, schemathesis, web, scaleout
+#   sudo ./scripts/test.sh compat          # only the named suites: rust, compat, schemathesis, web, scaleout,
+#                                          # reliability
 #
 # Missing system packages are installed with apt-get, which needs root; when nothing is missing the script
 # runs as any user. Suites: the Rust tests (`cargo test --locked`), the @prismicio/client compatibility test
 # (tests/compat, node's test runner), schemathesis against GET /openapi.json (tests/schemathesis/run.sh) and
 # the media library page in Chromium with Playwright (tests/web/run.sh, which installs Chromium). The scaleout
 # suite runs the API tests and the backend unit tests again on a throwaway PostgreSQL server (scripts/postgres.sh)
-# and a throwaway S3-compatible server (scripts/s3.sh, which builds s3s-fs on its first run).
+# and a throwaway S3-compatible server (scripts/s3.sh, which builds s3s-fs on its first run). The reliability
+# suite runs the one-minute soak benchmark (scripts/reliability.sh soak); the crash, protocol abuse and access matrix
+# tests are API tests, run by the rust and scaleout suites, and the rust suite replays the fuzz seeds and regression
+# inputs. The fuzz targets themselves run only from scripts/fuzz.sh: their instrumented build takes far too long
+# for CI.
 # The Rust tests run last so that the output ends with cargo's summary. Their binaries are compiled right
 # after the build, so a compile error still stops the run early.
 set -euo pipefail
@@ -17,7 +22,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_SUITES=(rust compat schemathesis web scaleout)
+ALL_SUITES=(rust compat schemathesis web scaleout reliability)
 
 step() {
     printf '\n==> %s\n' "$*"
@@ -75,7 +80,7 @@ if [ "${#SUITES[@]}" -eq 0 ]; then
 fi
 for suite in "${SUITES[@]}"; do
     case "$suite" in
-        rust | compat | schemathesis | web | scaleout) ;;
+        rust | compat | schemathesis | web | scaleout | reliability) ;;
         *) fail "unknown suite '$suite'; expected one or more of: ${ALL_SUITES[*]}" ;;
     esac
 done
@@ -177,6 +182,12 @@ if wants scaleout; then
     run_in_group bash scripts/s3.sh --install || fail "building the S3 test server s3s-fs (scripts/s3.sh --install)"
     run_in_group bash scripts/postgres.sh bash scripts/s3.sh cargo test --locked --lib --test api ||
         fail "the API and backend tests on PostgreSQL and S3 (scripts/postgres.sh bash scripts/s3.sh cargo test --locked --lib --test api)"
+fi
+
+if wants reliability; then
+    step "one-minute soak benchmark (scripts/reliability.sh soak)"
+    run_in_group bash scripts/reliability.sh soak ||
+        fail "the reliability suite (scripts/reliability.sh soak); the failing part is printed above"
 fi
 
 if wants rust; then
