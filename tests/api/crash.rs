@@ -133,6 +133,32 @@ struct AssetModel {
     tags: BTreeSet<String>,
 }
 
+/// The name and bytes of an upload as sent.
+#[derive(Debug, Clone)]
+struct SentFile {
+    filename: String,
+    size: u64,
+    sha256: [u8; 32],
+    marker: String,
+}
+
+impl SentFile {
+    /// Returns the state of the new asset that the server lists as `asset`.
+    fn into_asset(self, asset: &Value) -> AssetModel {
+        AssetModel {
+            filename: self.filename,
+            url: url_path(asset["url"].as_str().expect("asset url")).to_string(),
+            size: self.size,
+            sha256: self.sha256,
+            marker: self.marker,
+            notes: None,
+            alt: None,
+            credits: None,
+            tags: BTreeSet::new(),
+        }
+    }
+}
+
 /// What a worker knows for sure, plus the one request whose outcome it did not see.
 struct WorkerModel {
     worker: usize,
@@ -151,37 +177,14 @@ struct WorkerModel {
 /// A request that was sent but not answered before the kill.
 #[derive(Debug)]
 enum Pending {
-    Upload {
-        filename: String,
-        size: u64,
-        sha256: [u8; 32],
-        marker: String,
-    },
-    Patch {
-        id: String,
-        after: AssetModel,
-    },
-    CreateTag {
-        name: String,
-    },
-    RenameTag {
-        id: String,
-        name: String,
-    },
-    DeleteTag {
-        id: String,
-    },
-    Assign {
-        tag: String,
-        ids: Vec<String>,
-    },
-    Unassign {
-        tag: String,
-        ids: Vec<String>,
-    },
-    Delete {
-        ids: Vec<String>,
-    },
+    Upload(SentFile),
+    Patch { id: String, after: AssetModel },
+    CreateTag { name: String },
+    RenameTag { id: String, name: String },
+    DeleteTag { id: String },
+    Assign { tag: String, ids: Vec<String> },
+    Unassign { tag: String, ids: Vec<String> },
+    Delete { ids: Vec<String> },
 }
 
 impl WorkerModel {
@@ -217,29 +220,13 @@ impl WorkerModel {
             self.worker
         );
         match pending {
-            Pending::Upload {
-                filename,
-                size,
-                sha256,
-                marker,
-            } => {
+            Pending::Upload(sent) => {
                 let found = observed.assets.iter().find(|(id, asset)| {
-                    asset["filename"] == filename.as_str() && !self.assets.contains_key(id.as_str())
+                    asset["filename"] == sent.filename.as_str()
+                        && !self.assets.contains_key(id.as_str())
                 });
                 if let Some((id, asset)) = found {
-                    let url = url_path(asset["url"].as_str().expect("asset url")).to_string();
-                    let model = AssetModel {
-                        filename,
-                        url,
-                        size,
-                        sha256,
-                        marker,
-                        notes: None,
-                        alt: None,
-                        credits: None,
-                        tags: BTreeSet::new(),
-                    };
-                    self.assets.insert(id.clone(), model);
+                    self.assets.insert(id.clone(), sent.into_asset(asset));
                 }
             }
             Pending::Patch { id, after } => {
@@ -461,20 +448,19 @@ async fn upload(server: &TestServer, model: &mut WorkerModel, rng: &mut StdRng) 
     let start = bytes.len();
     bytes.resize(start + upload_size(rng), 0);
     rng.fill_bytes(&mut bytes[start..]);
-    let sha256: [u8; 32] = Sha256::digest(&bytes).into();
-    let size = bytes.len() as u64;
 
     let form = Multipart::new().file(&filename, &bytes);
     let request = server
         .request(Method::POST, "/assets")
         .header("content-type", form.content_type())
         .body(form.body());
-    model.pending = Some(Pending::Upload {
-        filename: filename.clone(),
-        size,
-        sha256,
-        marker: marker.clone(),
-    });
+    let sent = SentFile {
+        filename,
+        size: bytes.len() as u64,
+        sha256: Sha256::digest(&bytes).into(),
+        marker,
+    };
+    model.pending = Some(Pending::Upload(sent.clone()));
     let Some(reply) = exchange(request, 200).await else {
         return false;
     };
@@ -482,18 +468,7 @@ async fn upload(server: &TestServer, model: &mut WorkerModel, rng: &mut StdRng) 
 
     let asset = reply.json();
     let id = asset["id"].as_str().expect("asset id").to_string();
-    let url = url_path(asset["url"].as_str().expect("asset url")).to_string();
-    let state = AssetModel {
-        filename,
-        url,
-        size,
-        sha256,
-        marker,
-        notes: None,
-        alt: None,
-        credits: None,
-        tags: BTreeSet::new(),
-    };
+    let state = sent.into_asset(&asset);
     assert!(
         model_matches(&state, &asset),
         "the upload's response differs from what was sent: {asset}"
