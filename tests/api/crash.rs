@@ -159,7 +159,7 @@ impl SentFile {
     }
 }
 
-/// What a worker knows for sure, plus the one request whose outcome it did not see.
+/// The state a worker has seen acknowledged, plus the one request whose outcome it did not see.
 struct WorkerModel {
     worker: usize,
     seed: u64,
@@ -342,7 +342,7 @@ impl WorkerModel {
     }
 }
 
-/// Whether a listed asset shows exactly the fields of `model`.
+/// Returns whether a listed asset shows exactly the fields of `model`.
 fn model_matches(model: &AssetModel, asset: &Value) -> bool {
     let text = |key: &str| asset.get(key).and_then(Value::as_str).map(str::to_string);
     let tags: BTreeSet<String> = asset["tags"]
@@ -743,7 +743,7 @@ impl Observed {
             .is_some_and(|tags| tags.iter().any(|listed| listed["id"] == tag))
     }
 
-    /// Every tag's count equals the number of listed assets that carry it, and assets carry only listed tags under
+    /// Checks that every tag's count equals the number of listed assets that carry it, and assets carry only listed tags under
     /// their current names.
     fn assert_tag_counts(&self, cycle: usize) {
         let mut carried: BTreeMap<&str, u64> = BTreeMap::new();
@@ -777,7 +777,7 @@ impl Observed {
     }
 }
 
-/// Every listed asset serves its exact bytes.
+/// Checks that every listed asset serves its exact bytes.
 async fn assert_bytes(
     server: &TestServer,
     models: &[WorkerModel],
@@ -814,7 +814,7 @@ async fn assert_bytes(
     );
 }
 
-/// The bytes of uploads that were never acknowledged (and of deleted assets) leave the storage once the grace period
+/// Checks that the bytes of uploads that were never acknowledged (and of deleted assets) leave the storage once the grace period
 /// has passed: in the end, every upload marker in storage belongs to a listed asset.
 async fn assert_unacknowledged_bytes_swept(server: &TestServer, models: &[WorkerModel]) {
     let live: BTreeSet<String> = models
@@ -896,7 +896,7 @@ fn stored_markers(dir: &Path, seed_text: &str) -> BTreeMap<String, PathBuf> {
     markers
 }
 
-/// Whether `path` is a part file that s3s-fs left behind after the multipart upload itself was completed or
+/// Returns whether `path` is a part file that s3s-fs left behind after the multipart upload itself was completed or
 /// aborted. s3s-fs (0.14) deletes an upload's record (`.upload-{id}.json`) before it moves or deletes the parts
 /// (`.upload_id-{id}.part-{n}`), and a completion cut off halfway by the client's death leaves parts that no S3
 /// request can reach any more. AWS completes an upload atomically. Parts of an upload that still exists are counted.
