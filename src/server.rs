@@ -77,9 +77,9 @@ pub async fn serve(
 
 /// Waits until the client sends its first byte, for at most `timeout`; false when it closed or stayed silent.
 ///
-/// hyper's header read timeout starts only once the connection is handed to HTTP/1, and the automatic HTTP/1 or
-/// HTTP/2 detection before that waits for bytes without a limit: a client that connects and sends nothing would hold
-/// its connection, and a file descriptor, forever.
+/// hyper's header read timeout starts only once the connection is handed to HTTP/1. The automatic HTTP/1 or HTTP/2
+/// detection before that waits for bytes without a limit, so a client that connects and sends nothing would keep its
+/// connection, and a file descriptor, forever.
 async fn first_byte_within(stream: &tokio::net::TcpStream, timeout: Duration) -> bool {
     let mut first = [0u8; 1];
     matches!(

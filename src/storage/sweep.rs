@@ -48,14 +48,14 @@ pub async fn sweep_once(database: &dyn Database, store: &BlobStore) -> anyhow::R
     }
 }
 
-/// Aborts the object's multipart upload if it has one, deletes the object and forgets it.
+/// Aborts the object's multipart upload if it has one, deletes the object and removes its pending row.
 async fn sweep_object(
     database: &dyn Database,
     store: &BlobStore,
     object: &PendingObject,
 ) -> anyhow::Result<()> {
     if let Some(upload_id) = &object.upload_id {
-        // An upload that was completed or aborted already is not an error, but S3-compatible servers answer that
+        // An upload that was completed or aborted already is not an error, but S3-compatible servers respond to that
         // case differently (AWS with 404, s3s-fs 0.14 with 403), so a failure here is logged and the deletion goes on.
         if let Err(error) = store.abort_multipart(&object.storage_key, upload_id).await {
             tracing::warn!(

@@ -129,7 +129,7 @@ struct Tokens {
 }
 
 impl Tokens {
-    /// The `authorization` header of a column, `None` for no header at all.
+    /// Returns the `authorization` header of a column, `None` for no header at all.
     fn header(&self, credential: Credential) -> Option<String> {
         let bearer = |token: &str| Some(format!("Bearer {token}"));
         match credential {

@@ -167,14 +167,14 @@ struct WorkerModel {
     assets: BTreeMap<String, AssetModel>,
     /// Tag id to its name.
     tags: BTreeMap<String, String>,
-    /// Requests answered with success since the start of the test.
+    /// Requests acknowledged with success since the start of the test.
     acknowledged: usize,
     /// Counter for unique names.
     sequence: u64,
     pending: Option<Pending>,
 }
 
-/// A request that was sent but not answered before the kill.
+/// A request that was sent but got no response before the kill.
 #[derive(Debug)]
 enum Pending {
     Upload(SentFile),
@@ -362,7 +362,7 @@ fn model_matches(model: &AssetModel, asset: &Value) -> bool {
         && tags == model.tags
 }
 
-/// The path and query of an asset URL: its host part names the port of the server that answered, which changes
+/// The path and query of an asset URL: its host part names the port of the server that responded, which changes
 /// with every restart.
 fn url_path(url: &str) -> &str {
     let after_scheme = url.split_once("://").map_or(url, |(_, rest)| rest);
@@ -861,8 +861,8 @@ async fn assert_unacknowledged_bytes_swept(server: &TestServer, models: &[Worker
     }
 }
 
-/// The directory that holds the stored bytes: the S3 test server's root directory when the suite runs on S3 (it
-/// also holds the parts of unfinished multipart uploads), else the data directory.
+/// The directory that contains the stored bytes: the S3 test server's root directory when the suite runs on S3 (it
+/// also contains the parts of unfinished multipart uploads), else the data directory.
 fn storage_root(data_dir: &Path) -> PathBuf {
     std::env::var_os("MEDIALIB_TEST_STORAGE_URL")
         .and(std::env::var_os("S3_ROOT"))

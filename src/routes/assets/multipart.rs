@@ -57,9 +57,9 @@ pub fn boundary(headers: &HeaderMap) -> ApiResult<String> {
     }
 }
 
-/// Starts reading an upload body as the upload route does: the boundary from `headers`, and an idle timeout of
-/// `read_timeout` on the body, with multer's default constraints (no size limit of its own, because the route limits
-/// each part while it streams).
+/// Starts reading an upload body as the upload route does: the boundary from `headers` and an idle timeout of
+/// `read_timeout` on the body. multer keeps its default constraints and sets no size limit, because the route limits
+/// each part while it streams.
 pub fn form_reader(
     headers: &HeaderMap,
     body: axum::body::Body,
