@@ -178,13 +178,29 @@ struct WorkerModel {
 #[derive(Debug)]
 enum Pending {
     Upload(SentFile),
-    Patch { id: String, after: AssetModel },
-    CreateTag { name: String },
-    RenameTag { id: String, name: String },
-    DeleteTag { id: String },
-    Assign { tag: String, ids: Vec<String> },
-    Unassign { tag: String, ids: Vec<String> },
-    Delete { ids: Vec<String> },
+    Patch {
+        id: String,
+        after: AssetModel,
+    },
+    CreateTag {
+        name: String,
+    },
+    RenameTag {
+        id: String,
+        name: String,
+    },
+    DeleteTag {
+        id: String,
+    },
+    /// An assignment (`add`) or unassignment of a tag.
+    Assign {
+        tag: String,
+        ids: Vec<String>,
+        add: bool,
+    },
+    Delete {
+        ids: Vec<String>,
+    },
 }
 
 impl WorkerModel {
@@ -256,28 +272,10 @@ impl WorkerModel {
                     self.remove_tag(&id);
                 }
             }
-            Pending::Assign { tag, ids } => {
-                let applied = ids.iter().all(|id| observed.asset_has_tag(id, &tag));
+            Pending::Assign { tag, ids, add } => {
+                let applied = ids.iter().all(|id| observed.asset_has_tag(id, &tag) == add);
                 if applied {
-                    for id in &ids {
-                        self.assets
-                            .get_mut(id)
-                            .expect("owned asset")
-                            .tags
-                            .insert(tag.clone());
-                    }
-                }
-            }
-            Pending::Unassign { tag, ids } => {
-                let applied = ids.iter().all(|id| !observed.asset_has_tag(id, &tag));
-                if applied {
-                    for id in &ids {
-                        self.assets
-                            .get_mut(id)
-                            .expect("owned asset")
-                            .tags
-                            .remove(&tag);
-                    }
+                    self.apply_assignment(&tag, &ids, add);
                 }
             }
             Pending::Delete { ids } => {
@@ -295,6 +293,18 @@ impl WorkerModel {
                         self.assets.remove(id);
                     }
                 }
+            }
+        }
+    }
+
+    /// Adds the tag to the assets, or removes it (`add` false).
+    fn apply_assignment(&mut self, tag: &str, ids: &[String], add: bool) {
+        for id in ids {
+            let asset = self.assets.get_mut(id).expect("owned asset");
+            if add {
+                asset.tags.insert(tag.to_string());
+            } else {
+                asset.tags.remove(tag);
             }
         }
     }
@@ -611,30 +621,17 @@ async fn assign(
     let request = server
         .request(method, &format!("/tags/{}/assets", encode_unreserved(&tag)))
         .json(&json!({ "assetIds": ids }));
-    model.pending = Some(if add {
-        Pending::Assign {
-            tag: tag.clone(),
-            ids: ids.clone(),
-        }
-    } else {
-        Pending::Unassign {
-            tag: tag.clone(),
-            ids: ids.clone(),
-        }
+    model.pending = Some(Pending::Assign {
+        tag: tag.clone(),
+        ids: ids.clone(),
+        add,
     });
     if exchange(request, 204).await.is_none() {
         return false;
     }
     model.pending = None;
 
-    for id in &ids {
-        let asset = model.assets.get_mut(id).expect("owned asset");
-        if add {
-            asset.tags.insert(tag.clone());
-        } else {
-            asset.tags.remove(&tag);
-        }
-    }
+    model.apply_assignment(&tag, &ids, add);
     true
 }
 
