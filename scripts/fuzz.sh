@@ -3,7 +3,7 @@
 # checked-in seed corpora, and exits non-zero when any target crashes, times out or runs out of memory.
 #
 # Usage:
-#   scripts/fuzz.sh                          build every target, then run each for 30 s (180 s in all, the CI run)
+#   scripts/fuzz.sh                          build every target, then run each for 30 s (CI uses --seconds 20)
 #   scripts/fuzz.sh --seconds 600            run each target for 600 s
 #   scripts/fuzz.sh --seconds 3600 render    run only the named targets
 #   scripts/fuzz.sh --build-only             only build the targets

@@ -10,13 +10,13 @@ use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
-use utoipa::ToSchema;
 
 /// Body of every error response.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "server", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Stable machine-readable code, snake_case.
-    #[schema(example = "asset_not_found")]
+    #[cfg_attr(feature = "server", schema(example = "asset_not_found"))]
     pub error: String,
     /// Sentence that describes the failure and how to fix it.
     pub message: String,
@@ -145,6 +145,7 @@ impl IntoResponse for ApiError {
     }
 }
 
+#[cfg(feature = "server")]
 impl From<crate::db::DbError> for ApiError {
     fn from(error: crate::db::DbError) -> Self {
         use crate::db::DbError;
@@ -159,6 +160,7 @@ impl From<crate::db::DbError> for ApiError {
     }
 }
 
+#[cfg(feature = "server")]
 impl From<crate::storage::StorageError> for ApiError {
     fn from(error: crate::storage::StorageError) -> Self {
         ApiError::unavailable(error)

@@ -20,7 +20,7 @@ use crate::imaging::params::{ImageParams, Rect};
 use crate::imaging::render::{self, RenderError, RenderLimits};
 use crate::imaging::{params::Format, svg};
 use crate::probe::{is_script_capable, Kind};
-use crate::routes::assets::multipart;
+use crate::multipart;
 
 /// Reads an upload body with the upload route's multipart reader: every part to its end, then the epilogue.
 ///

@@ -12,7 +12,7 @@ use image::{AnimationDecoder, Delay, DynamicImage, Frame, ImageDecoder, ImageFor
 
 use super::params::{Format, ImageParams};
 use super::render::{
-    decoder_limits, transform, RenderError, RenderLimits, Rendered, DEFAULT_QUALITY, GIF_SPEED,
+    check_source_size, decoder_limits, transform, RenderError, RenderLimits, Rendered, DEFAULT_QUALITY, GIF_SPEED,
 };
 
 /// Browsers show GIF frames with a delay of 10 ms or less for 100 ms. WebP viewers honour short delays as they are,
@@ -91,14 +91,8 @@ where
     D: ImageDecoder + AnimationDecoder<'a>,
 {
     let (width, height) = decoder.dimensions();
+    check_source_size(width, height, limits)?;
     let frame_pixels = u64::from(width) * u64::from(height);
-    if frame_pixels > limits.max_source_pixels {
-        return Err(RenderError::SourceTooLarge {
-            width,
-            height,
-            limit: limits.max_source_pixels,
-        });
-    }
     decoder.set_limits(decoder_limits(width, height, limits))?;
     let loop_count = decoder.loop_count();
     let from_gif_to_webp = source_format == Some(ImageFormat::Gif) && format == Format::Webp;

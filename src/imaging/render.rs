@@ -33,6 +33,8 @@ pub struct RenderLimits {
 pub enum RenderError {
     #[error("the source has {width}x{height} pixels, more than the limit of {limit}")]
     SourceTooLarge { width: u32, height: u32, limit: u64 },
+    #[error("the source's header states {width}x{height} pixels, an image without pixels")]
+    NoPixels { width: u32, height: u32 },
     #[error("the source cannot be decoded: {0}")]
     Decode(#[from] image::ImageError),
     #[error("the SVG document cannot be parsed: {0}")]
@@ -150,9 +152,7 @@ fn decode(source: &[u8], params: &ImageParams, limits: RenderLimits) -> Result<(
     let is_jpeg = reader.format() == Some(image::ImageFormat::Jpeg);
     let mut decoder = reader.into_decoder()?;
     let (width, height) = decoder.dimensions();
-    if u64::from(width) * u64::from(height) > limits.max_source_pixels {
-        return Err(RenderError::SourceTooLarge { width, height, limit: limits.max_source_pixels });
-    }
+    check_source_size(width, height, limits)?;
 
     decoder.set_limits(decoder_limits(width, height, limits))?;
 
@@ -180,6 +180,18 @@ fn jpeg_reduction(upright_size: (u32, u32), params: &ImageParams, limits: Render
     let (width, height) = rotated_size(upright_size, params);
     let plan = plan(width, height, params, limits.max_output_dimension);
     jpeg::reduction((plan.source.width, plan.source.height), plan.scaled)
+}
+
+/// Checks the size that a source's header states, before any pixel buffer exists: a side of zero pixels (which the
+/// resizer cannot take) or more pixels than the limit is an error.
+pub(super) fn check_source_size(width: u32, height: u32, limits: RenderLimits) -> Result<(), RenderError> {
+    if width == 0 || height == 0 {
+        return Err(RenderError::NoPixels { width, height });
+    }
+    if u64::from(width) * u64::from(height) > limits.max_source_pixels {
+        return Err(RenderError::SourceTooLarge { width, height, limit: limits.max_source_pixels });
+    }
+    Ok(())
 }
 
 /// Returns decoder limits that allow the stated `width` x `height` and nothing larger.
@@ -302,10 +314,13 @@ fn encode(image: &RgbaImage, format: Format, quality: u8, background: Option<Col
             let encoded = encoder.encode_simple(false, f32::from(quality)).map_err(|error| RenderError::Encode(format!("{error:?}")))?;
             bytes.extend_from_slice(&encoded);
         }
+        #[cfg(feature = "avif")]
         Format::Avif => {
             let encoder = image::codecs::avif::AvifEncoder::new_with_speed_quality(&mut bytes, 8, quality.max(1));
             DynamicImage::ImageRgba8(image.clone()).write_with_encoder(encoder).map_err(encode_error)?;
         }
+        #[cfg(not(feature = "avif"))]
+        Format::Avif => return Err(RenderError::Encode("this build has no AVIF encoder".to_owned())),
         Format::Gif => {
             let mut encoder = image::codecs::gif::GifEncoder::new_with_speed(&mut bytes, GIF_SPEED);
             encoder.encode_frame(image::Frame::new(image.clone())).map_err(encode_error)?;

@@ -2,6 +2,5 @@
 
 pub mod delete;
 pub mod list;
-pub mod multipart;
 pub mod update;
 pub mod upload;

@@ -16,7 +16,6 @@ use axum::Json;
 use bytes::Bytes;
 use tokio::time::Instant;
 
-use super::multipart;
 use crate::auth::{Caller, WriteAccess};
 use crate::db::{DbError, NewAsset};
 use crate::domain::filename::Filename;
@@ -24,6 +23,7 @@ use crate::domain::ids::new_asset_id;
 use crate::domain::now_millis;
 use crate::domain::text_field;
 use crate::error::{ApiError, ApiResult};
+use crate::multipart;
 use crate::probe::{self, HEAD_LEN};
 use crate::routes::model::Asset;
 use crate::state::AppState;
