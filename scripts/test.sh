@@ -3,7 +3,7 @@
 #
 #   sudo ./scripts/test.sh                 # all suites
 #   sudo ./scripts/test.sh compat          # only the named suites: rust, compat, schemathesis, web, scaleout,
-#                                          # reliability
+#                                          # reliability, fuzz
 #
 # Missing system packages are installed with apt-get, which needs root; when nothing is missing the script
 # runs as any user. Suites: the Rust tests (`cargo test --locked`), the @prismicio/client compatibility test
@@ -13,8 +13,9 @@
 # and a throwaway S3-compatible server (scripts/s3.sh, which builds s3s-fs on its first run). The reliability
 # suite runs the one-minute soak benchmark (scripts/reliability.sh soak); the crash, protocol abuse and access matrix
 # tests are API tests, run by the rust and scaleout suites, and the rust suite replays the fuzz seeds and regression
-# inputs. The fuzz targets themselves run only from scripts/fuzz.sh: their instrumented build takes far too long
-# for CI.
+# inputs. The fuzz suite runs every cargo-fuzz target for 20 s (scripts/fuzz.sh, nightly toolchain); their
+# instrumented build starts in the background right after the main build, while the compat, schemathesis and web
+# suites mostly wait on package installs and browsers.
 # The Rust tests run last so that the output ends with cargo's summary. Their binaries are compiled right
 # after the build, so a compile error still stops the run early.
 set -euo pipefail
@@ -22,7 +23,7 @@ set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
 
-ALL_SUITES=(rust compat schemathesis web scaleout reliability)
+ALL_SUITES=(rust compat schemathesis web scaleout reliability fuzz)
 
 step() {
     printf '\n==> %s\n' "$*"
@@ -80,7 +81,7 @@ if [ "${#SUITES[@]}" -eq 0 ]; then
 fi
 for suite in "${SUITES[@]}"; do
     case "$suite" in
-        rust | compat | schemathesis | web | scaleout | reliability) ;;
+        rust | compat | schemathesis | web | scaleout | reliability | fuzz) ;;
         *) fail "unknown suite '$suite'; expected one or more of: ${ALL_SUITES[*]}" ;;
     esac
 done
@@ -155,6 +156,17 @@ fi
 export TEST_MEDIALIB_BINARY="${CARGO_TARGET_DIR:-$ROOT/target}/debug/medialib"
 [ -x "$TEST_MEDIALIB_BINARY" ] || fail "cargo build produced no $TEST_MEDIALIB_BINARY"
 
+FUZZ_BUILD_PID=""
+FUZZ_BUILD_LOG="$ROOT/fuzz/logs/build.log"
+if wants fuzz; then
+    step "building the fuzz targets in the background (scripts/fuzz.sh --build-only, log: $FUZZ_BUILD_LOG)"
+    mkdir -p "$(dirname "$FUZZ_BUILD_LOG")"
+    setsid bash scripts/fuzz.sh --build-only </dev/null >"$FUZZ_BUILD_LOG" 2>&1 &
+    FUZZ_BUILD_PID=$!
+    # Stops the build with the script, whichever way the script ends.
+    trap 'stop_suite_group; [ -z "$FUZZ_BUILD_PID" ] || kill -- "-$FUZZ_BUILD_PID" 2>/dev/null || true' EXIT
+fi
+
 # --- Suites --------------------------------------------------------------------------------------------
 
 if wants compat; then
@@ -188,6 +200,20 @@ if wants reliability; then
     step "one-minute soak benchmark (scripts/reliability.sh soak)"
     run_in_group bash scripts/reliability.sh soak ||
         fail "the reliability suite (scripts/reliability.sh soak); the failing part is printed above"
+fi
+
+if wants fuzz; then
+    step "fuzz targets, 20 s each (scripts/fuzz.sh --seconds 20)"
+    status=0
+    wait "$FUZZ_BUILD_PID" || status=$?
+    FUZZ_BUILD_PID=""
+    if [ "$status" -ne 0 ]; then
+        tail -n 40 "$FUZZ_BUILD_LOG" >&2
+        fail "building the fuzz targets (scripts/fuzz.sh --build-only); the end of its log is above"
+    fi
+    tail -n 1 "$FUZZ_BUILD_LOG"
+    run_in_group bash scripts/fuzz.sh --seconds 20 ||
+        fail "the fuzz targets (scripts/fuzz.sh --seconds 20); the failing input and how to reproduce it are printed above"
 fi
 
 if wants rust; then
