@@ -4,9 +4,11 @@
 //! newest matches of a filter are its highest numbers below the cursor. Documents appended out of that order (an
 //! asset inserted with an older time) form a short unsorted tail, which every query also reads. Filters are roaring
 //! bitmaps of document numbers: one per kind, uploader and tag, and one per byte trigram of the folded search keys,
-//! kept apart for the filename and for the other fields. A keyword of 3 or more bytes intersects the bitmaps of its
-//! trigrams to find candidates. Every candidate is then checked against the stored keys, so the result is the exact
-//! substring match that the database computes.
+//! kept apart for the filename and for the other fields. A keyword of 3 or more letters, digits and non-ASCII
+//! characters is matched through the tokens of the keys (`tokens.rs`): bitmap unions give its exact matches in each
+//! rank tier without reading any text. Any other keyword of 3 or more bytes intersects the bitmaps of its trigrams to
+//! find candidates, and every candidate is then checked against the stored keys. Both give the exact substring match
+//! that the database computes.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -14,6 +16,7 @@ use std::sync::Arc;
 use memchr::memmem::Finder;
 use roaring::RoaringBitmap;
 
+use super::tokens::Tokens;
 use crate::db::{score, IndexedAsset, ListPosition, ListQuery};
 
 type DocNo = u32;
@@ -160,6 +163,7 @@ pub struct RepositoryIndex {
     tags: Postings,
     filename_grams: HashMap<u32, RoaringBitmap>,
     other_grams: HashMap<u32, RoaringBitmap>,
+    tokens: Tokens,
 }
 
 impl RepositoryIndex {
@@ -179,6 +183,7 @@ impl RepositoryIndex {
             tags: Postings::default(),
             filename_grams: HashMap::new(),
             other_grams: HashMap::new(),
+            tokens: Tokens::default(),
         };
         for asset in assets {
             index.insert(asset);
@@ -253,16 +258,14 @@ impl RepositoryIndex {
         };
 
         let keyword = keyword.as_bytes();
-        let finder = Finder::new(keyword);
-        let candidates = if keyword.len() >= 3 {
-            let in_filename = intersect_grams(&self.filename_grams, keyword);
-            let in_others = intersect_grams(&self.other_grams, keyword);
-            (in_filename | in_others) & &set
-        } else {
-            set
+        let tiers = match self.tokens.tiers(keyword) {
+            Some(mut tiers) => {
+                tiers.iter_mut().for_each(|tier| *tier &= &set);
+                tiers
+            }
+            None => self.score_candidates(keyword, set),
         };
-        let tiers = self.score_all(&candidates, keyword, &finder);
-        let total = tiers.iter().map(Vec::len).sum::<usize>() as i64;
+        let total = tiers.iter().map(RoaringBitmap::len).sum::<u64>() as i64;
 
         let mut hits = Vec::with_capacity(limit.min(total as usize));
         let first_tier = after.and_then(|after| after.score).unwrap_or(0).clamp(0, 3) as usize;
@@ -271,13 +274,9 @@ impl RepositoryIndex {
                 break;
             }
             let tier_after = after.filter(|_| score == first_tier);
-            let split = tier.partition_point(|&number| (number as usize) < self.sorted_len);
-            let (sorted, tail) = tier.split_at(split);
-            let bound = self.cursor_bound(tier_after);
-            let sorted = &sorted[..sorted.partition_point(|&number| number < bound)];
             let numbers = self.newest(
-                sorted.iter().rev().copied(),
-                tail.iter().copied(),
+                tier.range(..self.cursor_bound(tier_after)).rev(),
+                tier.range(self.sorted_len as u32..),
                 tier_after,
                 limit - hits.len(),
             );
@@ -288,6 +287,22 @@ impl RepositoryIndex {
             );
         }
         SearchResult { hits, total }
+    }
+
+    /// Finds the matches of a keyword that the tokens cannot answer, among the documents of `set`: the candidates
+    /// that have every trigram of the keyword (every document for a keyword of 1 or 2 bytes) are checked against
+    /// the stored keys. Returns one bitmap per score.
+    fn score_candidates(&self, keyword: &[u8], set: RoaringBitmap) -> [RoaringBitmap; 4] {
+        let finder = Finder::new(keyword);
+        let candidates = if keyword.len() >= 3 {
+            let in_filename = intersect_grams(&self.filename_grams, keyword);
+            let in_others = intersect_grams(&self.other_grams, keyword);
+            (in_filename | in_others) & &set
+        } else {
+            set
+        };
+        self.score_all(&candidates, keyword, &finder)
+            .map(|tier| RoaringBitmap::from_sorted_iter(tier).expect("each tier is in ascending order"))
     }
 
     /// Checks every candidate against the keyword and sorts the matches into tiers by score, each in ascending
@@ -494,6 +509,8 @@ impl RepositoryIndex {
                 self.other_grams.entry(gram).or_default().insert(number);
             });
         }
+        let fields = std::array::from_fn(|field| self.texts.field(number, field));
+        self.tokens.add(number, fields);
     }
 
     fn unlink(&mut self, number: DocNo, doc: &Doc) {
@@ -518,6 +535,8 @@ impl RepositoryIndex {
                 }
             });
         }
+        let fields = std::array::from_fn(|field| self.texts.field(number, field));
+        self.tokens.remove(number, fields);
     }
 
     /// Renumbers the living documents in key order, packs their texts and rebuilds every bitmap.
@@ -547,6 +566,8 @@ impl RepositoryIndex {
         self.tags.clear();
         self.filename_grams.clear();
         self.other_grams.clear();
+        // A new vocabulary also drops the tokens that no living document has any more.
+        self.tokens = Tokens::default();
         self.by_id.clear();
         self.dead = 0;
 
@@ -572,14 +593,14 @@ fn placeholder() -> Doc {
 }
 
 /// Calls `f` with each byte trigram of `text`, as a number.
-fn for_each_gram(text: &[u8], mut f: impl FnMut(u32)) {
+pub(super) fn for_each_gram(text: &[u8], mut f: impl FnMut(u32)) {
     for window in text.windows(3) {
         f(u32::from(window[0]) << 16 | u32::from(window[1]) << 8 | u32::from(window[2]));
     }
 }
 
-/// Returns the documents whose field contains every trigram of `keyword`.
-fn intersect_grams(grams: &HashMap<u32, RoaringBitmap>, keyword: &[u8]) -> RoaringBitmap {
+/// Returns the members of the sets (documents, or tokens) that contain every trigram of `keyword`.
+pub(super) fn intersect_grams(grams: &HashMap<u32, RoaringBitmap>, keyword: &[u8]) -> RoaringBitmap {
     let mut sets = Vec::new();
     let mut missing = false;
     for_each_gram(keyword, |gram| match grams.get(&gram) {

@@ -10,6 +10,7 @@
 mod index;
 #[cfg(test)]
 mod tests;
+mod tokens;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
