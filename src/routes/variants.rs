@@ -166,7 +166,17 @@ async fn render_and_store(
         Err(StorageError::NotFound(_)) => {}
         Err(error) => return Err(error.into()),
     }
-    let source = state.store.read(&asset.storage_key).await?;
+    let source = match state.store.read(&asset.storage_key).await {
+        Ok(source) => source,
+        // The asset was deleted after its row was read, as the original's route answers then.
+        Err(StorageError::NotFound(_)) => {
+            return Err(ApiError::not_found(
+                "file_not_found",
+                "No file exists at this URL.",
+            ))
+        }
+        Err(error) => return Err(error.into()),
+    };
 
     let rendered = match state.imaging.render(source, params.clone(), format).await {
         Ok(rendered) => rendered,

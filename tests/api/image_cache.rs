@@ -1,6 +1,6 @@
 //! The variant cache of image URLs. Tests cover one variant per normalised query, hits that render nothing, one
-//! render for concurrent misses of a variant, ETags and 304, removal with the asset, the size budget, and 503 when
-//! the render queue is full.
+//! render for concurrent misses of a variant, ETags and 304, removal with the asset, a source deleted under the
+//! request, the size budget, and 503 when the render queue is full.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -297,6 +297,32 @@ async fn image_cache_deleted_with_asset() {
         .fetch(&format!("{}?w=10", base_url(&kept)), &[])
         .await
         .expect(200, "the other asset still renders");
+}
+
+/// A request that reads an asset's row just before a concurrent delete removes its bytes finds no source to render.
+/// The soak benchmark met this race as a 503; it is the same 404 as for the original. The test removes the stored
+/// file by hand, which leaves the state the race leaves between the two reads.
+#[tokio::test]
+async fn image_cache_source_deleted_under_the_request_is_404() {
+    let server = TestServer::start();
+    let asset = server.upload_ok("gone.png", &fixtures::png(40, 30)).await;
+    let id = string_field(&asset, "id");
+    let mut stored = Vec::new();
+    collect_files(&server.data_dir().join("files").join("assets"), &mut stored);
+    let source = stored
+        .iter()
+        .find(|file| file.file_name().is_some_and(|name| name == id))
+        .unwrap_or_else(|| panic!("no stored file named {id} in {stored:?}"));
+    std::fs::remove_file(source).expect("remove the stored bytes");
+
+    server
+        .fetch(&format!("{}?w=10", base_url(&asset)), &[])
+        .await
+        .expect_error(404, Some("file_not_found"), "a variant of bytes that are gone");
+    server
+        .fetch(&base_url(&asset), &[])
+        .await
+        .expect_error(404, Some("file_not_found"), "the original bytes that are gone");
 }
 
 #[tokio::test]
