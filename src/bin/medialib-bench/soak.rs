@@ -1,10 +1,12 @@
 //! `soak`: mixed Asset API traffic from several client threads for a fixed time, with latency, errors and the
 //! server's RSS recorded per interval.
 //!
-//! The run fails when any request got a 5xx, an unexpected status or no response, or when the server's RSS after the
-//! warm-up rises above the highest level it reached during the warm-up by more than `--max-rss-growth`. RSS is read once a second,
-//! and each interval is represented by its highest sample. A render or upload in flight at one reading adds several
-//! MiB for a moment, so comparing peaks with peaks keeps such moments from deciding the verdict either way.
+//! The run fails when any request got a 5xx, an unexpected status or no response, or when the server's RSS level
+//! after the warm-up rises above the warm-up's level by more than `--max-rss-growth`. RSS is read once a second, and
+//! each interval is represented by its highest sample. The level of a stretch of time is the median of its interval
+//! peaks: the warm-up is one stretch, and the rest of the run is cut into stretches as long as the warm-up. A render
+//! or upload in flight adds 10 to 30 MiB for a moment, which moves one interval's peak but not a median of dozens,
+//! while memory that grows and stays raises every later median.
 
 mod payloads;
 mod record;
@@ -53,7 +55,7 @@ pub struct SoakArgs {
     /// Seconds of warm-up, rounded up to whole intervals and at least one [default: 20% of the duration].
     #[arg(long)]
     warmup: Option<u64>,
-    /// Largest allowed rise of RSS after the warm-up, as a fraction of the highest interval peak of the warm-up.
+    /// Largest allowed rise of the RSS level after the warm-up, as a fraction of the warm-up's level.
     #[arg(long, default_value_t = 0.10)]
     max_rss_growth: f64,
     /// Most assets of this run alive at once; deletes keep the count between half of this and this.
@@ -91,14 +93,23 @@ struct IntervalRow {
 #[derive(Serialize)]
 struct RssVerdict {
     start_kib: u64,
-    warm_up_peak_kib: u64,
+    /// Median of the interval peaks of the warm-up.
+    warm_up_level_kib: u64,
     limit_kib: u64,
-    min_after_warm_up_kib: u64,
-    max_after_warm_up_kib: u64,
+    /// Median of the interval peaks of each stretch after the warm-up, and the time its last interval ended.
+    levels_after_warm_up: Vec<RssLevel>,
+    min_peak_after_warm_up_kib: u64,
+    max_peak_after_warm_up_kib: u64,
     end_kib: u64,
-    /// Largest rise after the warm-up, in percent of the highest interval peak of the warm-up.
+    /// Largest rise of a level after the warm-up, in percent of the warm-up's level.
     max_growth_percent: f64,
     within_limit: bool,
+}
+
+#[derive(Serialize)]
+struct RssLevel {
+    end_s: f64,
+    level_kib: u64,
 }
 
 pub fn run(args: SoakArgs) -> anyhow::Result<()> {
@@ -172,7 +183,7 @@ pub fn run(args: SoakArgs) -> anyhow::Result<()> {
         warmup_intervals as usize,
         args.max_rss_growth,
     );
-    let failures = failures(&all, &rows, rss.as_ref(), args.max_rss_growth);
+    let failures = failures(&all, rss.as_ref(), args.max_rss_growth);
     print_verdict(&recorder, rss.as_ref(), &failures, args.max_rss_growth);
 
     if let Some(path) = &args.json {
@@ -275,42 +286,71 @@ fn run_intervals(
     Ok(rows)
 }
 
-/// Compares the RSS peak of every interval after the warm-up with the highest peak of the warm-up. Returns
-/// `None` when a needed sample is missing.
+/// Compares the RSS level of each stretch after the warm-up with the warm-up's level. A last stretch shorter than
+/// the warm-up joins the one before it. Returns `None` when a needed sample is missing.
 fn rss_verdict(
     rows: &[IntervalRow],
     start: ProcessSample,
     warmup_intervals: usize,
     max_growth: f64,
 ) -> Option<RssVerdict> {
-    let warm_up_peak = rows[..warmup_intervals]
-        .iter()
-        .map(|row| row.peak_rss_kib)
-        .collect::<Option<Vec<u64>>>()?
-        .into_iter()
-        .max()?;
-    let after: Vec<u64> = rows[warmup_intervals..]
+    let peaks: Vec<u64> = rows
         .iter()
         .map(|row| row.peak_rss_kib)
         .collect::<Option<_>>()?;
-    let max = *after.iter().max()?;
-    let limit = (warm_up_peak as f64 * (1.0 + max_growth)) as u64;
+    let (warm_up, after) = peaks.split_at(warmup_intervals);
+    let warm_up_level = median(warm_up)?;
+
+    let mut stretches: Vec<std::ops::Range<usize>> = Vec::new();
+    let mut from = warmup_intervals;
+    while from < peaks.len() {
+        let to = (from + warmup_intervals).min(peaks.len());
+        match stretches.last_mut() {
+            Some(last) if to - from < warmup_intervals => last.end = to,
+            _ => stretches.push(from..to),
+        }
+        from = to;
+    }
+    let levels: Vec<RssLevel> = stretches
+        .into_iter()
+        .map(|stretch| {
+            Some(RssLevel {
+                end_s: rows[stretch.end - 1].end_s,
+                level_kib: median(&peaks[stretch])?,
+            })
+        })
+        .collect::<Option<_>>()?;
+
+    let highest = levels.iter().map(|level| level.level_kib).max()?;
+    let limit = (warm_up_level as f64 * (1.0 + max_growth)) as u64;
     Some(RssVerdict {
         start_kib: start.rss_kib,
-        warm_up_peak_kib: warm_up_peak,
+        warm_up_level_kib: warm_up_level,
         limit_kib: limit,
-        min_after_warm_up_kib: *after.iter().min()?,
-        max_after_warm_up_kib: max,
+        levels_after_warm_up: levels,
+        min_peak_after_warm_up_kib: *after.iter().min()?,
+        max_peak_after_warm_up_kib: *after.iter().max()?,
         end_kib: rows.last()?.process?.rss_kib,
-        max_growth_percent: ((max as f64 / warm_up_peak as f64 - 1.0) * 1000.0).round() / 10.0,
-        within_limit: max <= limit,
+        max_growth_percent: ((highest as f64 / warm_up_level as f64 - 1.0) * 1000.0).round() / 10.0,
+        within_limit: highest <= limit,
     })
+}
+
+/// Returns the median of `values`, the mean of the two middle ones for an even count.
+fn median(values: &[u64]) -> Option<u64> {
+    let mut sorted = values.to_vec();
+    sorted.sort_unstable();
+    let middle = sorted.len() / 2;
+    match sorted.len() {
+        0 => None,
+        length if length % 2 == 1 => Some(sorted[middle]),
+        _ => Some((sorted[middle - 1] + sorted[middle]) / 2),
+    }
 }
 
 /// Returns the reasons the run failed, empty when it passed.
 fn failures(
     all: &CountsSummary,
-    rows: &[IntervalRow],
     rss: Option<&RssVerdict>,
     max_growth: f64,
 ) -> Vec<String> {
@@ -334,17 +374,16 @@ fn failures(
         None => failures
             .push("the server's RSS could not be read at the end of every interval".to_owned()),
         Some(rss) if !rss.within_limit => {
-            let first_over = rows
+            let first_over = rss
+                .levels_after_warm_up
                 .iter()
-                .filter(|row| !row.warm_up)
-                .find(|row| row.peak_rss_kib.is_some_and(|peak| peak > rss.limit_kib))
-                .map_or(0.0, |row| row.end_s);
+                .find(|level| level.level_kib > rss.limit_kib)
+                .map_or(0.0, |level| level.end_s);
             failures.push(format!(
-                "RSS rose to {:.1} MiB, {:.1}% above the warm-up's highest peak of {:.1} MiB (allowed: \
-                 {:.0}%), first over the limit in the interval ending at {first_over:.0} s",
-                rss.max_after_warm_up_kib as f64 / 1024.0,
+                "the RSS level rose {:.1}% above the warm-up's level of {} MiB (allowed: {:.0}%), first in the \
+                 stretch ending at {first_over:.0} s",
                 rss.max_growth_percent,
-                rss.warm_up_peak_kib as f64 / 1024.0,
+                mib(rss.warm_up_level_kib),
                 max_growth * 100.0
             ))
         }
@@ -427,14 +466,20 @@ fn print_verdict(
     max_growth: f64,
 ) {
     if let Some(rss) = rss {
+        let levels: Vec<String> = rss
+            .levels_after_warm_up
+            .iter()
+            .map(|level| format!("{} (to {:.0} s)", mib(level.level_kib), level.end_s))
+            .collect();
         println!(
-            "RSS MiB: {} at start, highest peak {} during the warm-up, interval peaks {} to {} after it, {} at \
-             the end; largest rise {:+.1}% (limit {:.0}%): {}",
+            "RSS MiB: {} at start, {} at the end; interval peaks {} to {} after the warm-up. Level (median of \
+             the interval peaks): {} in the warm-up, then {}; largest rise {:+.1}% (limit {:.0}%): {}",
             mib(rss.start_kib),
-            mib(rss.warm_up_peak_kib),
-            mib(rss.min_after_warm_up_kib),
-            mib(rss.max_after_warm_up_kib),
             mib(rss.end_kib),
+            mib(rss.min_peak_after_warm_up_kib),
+            mib(rss.max_peak_after_warm_up_kib),
+            mib(rss.warm_up_level_kib),
+            levels.join(", "),
             rss.max_growth_percent,
             max_growth * 100.0,
             if rss.within_limit { "within the limit" } else { "over the limit" }
@@ -487,4 +532,62 @@ fn write_tsv(path: &PathBuf, rows: &[IntervalRow]) -> anyhow::Result<()> {
         ));
     }
     std::fs::write(path, text).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Rows of 10-s intervals with the given RSS peaks, in MiB; the first `warm_up` are the warm-up.
+    fn rows(peaks_mib: &[u64], warm_up: usize) -> Vec<IntervalRow> {
+        peaks_mib
+            .iter()
+            .enumerate()
+            .map(|(index, &peak)| IntervalRow {
+                end_s: (index as f64 + 1.0) * 10.0,
+                requests_per_s: 0.0,
+                counts: CountsSummary::default(),
+                process: Some(ProcessSample {
+                    rss_kib: peak * 1024,
+                    open_fds: None,
+                }),
+                peak_rss_kib: Some(peak * 1024),
+                live_assets: 0,
+                live_tags: 0,
+                warm_up: index < warm_up,
+            })
+            .collect()
+    }
+
+    fn verdict(peaks_mib: &[u64], warm_up: usize) -> RssVerdict {
+        let start = ProcessSample {
+            rss_kib: 1024,
+            open_fds: None,
+        };
+        rss_verdict(&rows(peaks_mib, warm_up), start, warm_up, 0.10).expect("every sample is there")
+    }
+
+    #[test]
+    fn single_spikes_do_not_move_the_level() {
+        let rss = verdict(&[100, 104, 98, 100, 140, 101, 99, 100, 100, 150, 97, 100], 4);
+        assert_eq!(rss.warm_up_level_kib, 100 * 1024);
+        let levels: Vec<u64> = rss.levels_after_warm_up.iter().map(|level| level.level_kib / 1024).collect();
+        assert_eq!(levels, [100, 100]);
+        assert_eq!(rss.max_peak_after_warm_up_kib, 150 * 1024);
+        assert!(rss.within_limit);
+    }
+
+    #[test]
+    fn memory_that_stays_raises_the_level() {
+        // The third stretch is two intervals long, so it joins the second.
+        let rss = verdict(&[100, 100, 100, 100, 105, 106, 104, 107, 112, 113, 114, 115, 116, 118], 4);
+        let levels: Vec<(u64, f64)> = rss
+            .levels_after_warm_up
+            .iter()
+            .map(|level| (level.level_kib / 1024, level.end_s))
+            .collect();
+        assert_eq!(levels, [(105, 80.0), (114, 140.0)]);
+        assert!(!rss.within_limit);
+        assert_eq!(rss.max_growth_percent, 14.5);
+    }
 }

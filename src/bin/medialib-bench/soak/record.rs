@@ -75,7 +75,7 @@ impl Counts {
 }
 
 /// Request count, nearest-rank percentiles in milliseconds and outcome counts.
-#[derive(Clone, Serialize)]
+#[derive(Clone, Default, Serialize)]
 pub struct CountsSummary {
     pub requests: u64,
     pub p50_ms: Option<f64>,
