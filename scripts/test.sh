@@ -13,9 +13,9 @@
 # and a throwaway S3-compatible server (scripts/s3.sh, which builds s3s-fs on its first run). The reliability
 # suite runs the one-minute soak benchmark (scripts/reliability.sh soak); the crash, protocol abuse and access matrix
 # tests are API tests, run by the rust and scaleout suites, and the rust suite replays the fuzz seeds and regression
-# inputs. The fuzz suite runs every cargo-fuzz target for 20 s (scripts/fuzz.sh, nightly toolchain); their
-# instrumented build starts in the background right after the main build, while the compat, schemathesis and web
-# suites mostly wait on package installs and browsers.
+# inputs. The fuzz suite runs every cargo-fuzz target for 20 s (scripts/fuzz.sh, nightly toolchain). Their
+# instrumented build starts in the background right after the main build, because the compat, schemathesis and web
+# suites that run meanwhile mostly wait on package installs and browsers.
 # The Rust tests run last so that the output ends with cargo's summary. Their binaries are compiled right
 # after the build, so a compile error still stops the run early.
 set -euo pipefail

@@ -19,8 +19,8 @@ use crate::imaging::geometry::{plan, Padding};
 use crate::imaging::params::{ImageParams, Rect};
 use crate::imaging::render::{self, RenderError, RenderLimits};
 use crate::imaging::{params::Format, svg};
-use crate::probe::{is_script_capable, Kind};
 use crate::multipart;
+use crate::probe::{is_script_capable, Kind};
 
 /// Reads an upload body with the upload route's multipart reader: every part to its end, then the epilogue.
 ///

@@ -2,11 +2,10 @@
 //!
 //! glibc gives busy threads arenas of their own, up to eight per core, and returns an arena's free memory to the
 //! kernel only from its top. Buffers of renders and uploads are allocated and freed by whichever worker or blocking
-//! thread runs them, so every arena fills with scattered free space. Over 30 minutes of mixed traffic
-//! (`bench/soak.sh`, docs/benchmarks.md) resident memory rose by about a quarter while the bytes in use stayed level,
-//! even with a trim every 10 seconds; with at most one arena per core it stayed at about half that size. So the
-//! server caps the arenas at one per core and still trims: `malloc_trim` releases every whole free page of every
-//! arena (glibc 2.8 and later).
+//! thread runs them, so every arena fills with scattered free space. In 30 minutes of mixed traffic (`bench/soak.sh`,
+//! docs/benchmarks.md), resident memory rose by about a quarter even with a trim every 10 seconds. With at most one
+//! arena per core, it stayed level at about half that size. So the server caps the arenas at one per core and still
+//! trims: `malloc_trim` releases every whole free page of every arena (glibc 2.8 and later).
 
 use std::time::Duration;
 

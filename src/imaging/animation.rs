@@ -12,7 +12,8 @@ use image::{AnimationDecoder, Delay, DynamicImage, Frame, ImageDecoder, ImageFor
 
 use super::params::{Format, ImageParams};
 use super::render::{
-    check_source_size, decoder_limits, transform, RenderError, RenderLimits, Rendered, DEFAULT_QUALITY, GIF_SPEED,
+    check_source_size, decoder_limits, transform, RenderError, RenderLimits, Rendered,
+    DEFAULT_QUALITY, GIF_SPEED,
 };
 
 /// Browsers show GIF frames with a delay of 10 ms or less for 100 ms. WebP viewers honour short delays as they are,

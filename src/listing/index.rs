@@ -289,7 +289,7 @@ impl RepositoryIndex {
         SearchResult { hits, total }
     }
 
-    /// Finds the matches of a keyword that the tokens cannot answer, among the documents of `set`: the candidates
+    /// Finds the matches of a keyword that the tokens cannot resolve, among the documents of `set`: the candidates
     /// that have every trigram of the keyword (every document for a keyword of 1 or 2 bytes) are checked against
     /// the stored keys. Returns one bitmap per score.
     fn score_candidates(&self, keyword: &[u8], set: RoaringBitmap) -> [RoaringBitmap; 4] {
@@ -301,8 +301,9 @@ impl RepositoryIndex {
         } else {
             set
         };
-        self.score_all(&candidates, keyword, &finder)
-            .map(|tier| RoaringBitmap::from_sorted_iter(tier).expect("each tier is in ascending order"))
+        self.score_all(&candidates, keyword, &finder).map(|tier| {
+            RoaringBitmap::from_sorted_iter(tier).expect("each tier is in ascending order")
+        })
     }
 
     /// Checks every candidate against the keyword and sorts the matches into tiers by score, each in ascending
@@ -600,7 +601,10 @@ pub(super) fn for_each_gram(text: &[u8], mut f: impl FnMut(u32)) {
 }
 
 /// Returns the members of the sets (documents, or tokens) that contain every trigram of `keyword`.
-pub(super) fn intersect_grams(grams: &HashMap<u32, RoaringBitmap>, keyword: &[u8]) -> RoaringBitmap {
+pub(super) fn intersect_grams(
+    grams: &HashMap<u32, RoaringBitmap>,
+    keyword: &[u8],
+) -> RoaringBitmap {
     let mut sets = Vec::new();
     let mut missing = false;
     for_each_gram(keyword, |gram| match grams.get(&gram) {

@@ -178,7 +178,10 @@ mod tests {
             tokens_of("img_4821.jpg"),
             [(0, "img".into()), (4, "4821".into()), (9, "jpg".into())]
         );
-        assert_eq!(tokens_of("  café-straße "), [(2, "café".into()), (8, "straße".into())]);
+        assert_eq!(
+            tokens_of("  café-straße "),
+            [(2, "café".into()), (8, "straße".into())]
+        );
         assert_eq!(tokens_of("-"), []);
         assert_eq!(tokens_of(""), []);
     }
@@ -205,6 +208,10 @@ mod tests {
         let tiers = tokens.tiers(b"logo").unwrap();
         assert!(tiers[score::FILENAME_PREFIX as usize].is_empty());
         assert_eq!(tokens.tiers(b"go-"), None, "a keyword with a separator");
-        assert_eq!(tokens.tiers(b"go"), None, "a keyword shorter than a trigram");
+        assert_eq!(
+            tokens.tiers(b"go"),
+            None,
+            "a keyword shorter than a trigram"
+        );
     }
 }

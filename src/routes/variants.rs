@@ -168,7 +168,7 @@ async fn render_and_store(
     }
     let source = match state.store.read(&asset.storage_key).await {
         Ok(source) => source,
-        // The asset was deleted after its row was read, as the original's route answers then.
+        // The asset was deleted after its row was read. The original's route returns the same 404.
         Err(StorageError::NotFound(_)) => {
             return Err(ApiError::not_found(
                 "file_not_found",

@@ -303,7 +303,7 @@ async fn image_cache_deleted_with_asset() {
 /// The soak benchmark met this race as a 503; it is the same 404 as for the original. The test removes the stored
 /// file by hand, which leaves the state the race leaves between the two reads.
 #[tokio::test]
-async fn image_cache_source_deleted_under_the_request_is_404() {
+async fn image_cache_deleted_source_is_404() {
     let server = TestServer::start();
     let asset = server.upload_ok("gone.png", &fixtures::png(40, 30)).await;
     let id = string_field(&asset, "id");
@@ -318,11 +318,16 @@ async fn image_cache_source_deleted_under_the_request_is_404() {
     server
         .fetch(&format!("{}?w=10", base_url(&asset)), &[])
         .await
-        .expect_error(404, Some("file_not_found"), "a variant of bytes that are gone");
-    server
-        .fetch(&base_url(&asset), &[])
-        .await
-        .expect_error(404, Some("file_not_found"), "the original bytes that are gone");
+        .expect_error(
+            404,
+            Some("file_not_found"),
+            "a variant of bytes that are gone",
+        );
+    server.fetch(&base_url(&asset), &[]).await.expect_error(
+        404,
+        Some("file_not_found"),
+        "the original bytes that are gone",
+    );
 }
 
 #[tokio::test]
