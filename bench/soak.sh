@@ -2,15 +2,15 @@
 # Soak benchmark: sends mixed Asset API traffic to one `medialib serve` for a fixed time with `medialib-bench soak`,
 # and records p50 and p99 latency, errors and the server's RSS every interval. Exits with status 1 on any 5xx,
 # unexpected status or request without a response. It also fails when RSS rises after the warm-up (the first 20% of
-# the duration): an interval's RSS peak more than 10% above the highest peak of the warm-up. docs/benchmarks.md
-# describes the traffic and the rule.
+# the duration): when the median of the interval peaks of any later stretch as long as the warm-up is more than 10%
+# above that of the warm-up. docs/benchmarks.md describes the traffic and the rule.
 #
 # Usage: bench/soak.sh [--duration SECONDS] [--concurrency N] [--interval SECONDS] [--live-assets N] [--postgres]
 #   --duration     seconds of traffic (default 1800; CI uses 60)
 #   --concurrency  client threads, one request at a time each (default 4)
 #   --interval     seconds per recorded interval (default 10)
 #   --live-assets  most assets alive at once (default 200)
-#   --max-rss-growth  largest allowed rise of RSS after the warm-up, as a fraction (default 0.10)
+#   --max-rss-growth  largest allowed rise of the RSS level after the warm-up, as a fraction (default 0.10)
 #   --postgres     metadata in a throwaway PostgreSQL server (scripts/postgres.sh) and bytes in a throwaway S3 server
 #                  (scripts/s3.sh) instead of SQLite and local files
 # Environment:

@@ -121,7 +121,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Copy(settings) => copy::run(settings).await,
         Command::Migrate => {
             crate::startup::open_database(&cli.storage).await?;
-            println!("{} is up to date", cli.storage.database().redacted());
+            // The same line whether this run applied migrations or found them applied.
+            println!("{}: every migration is applied", cli.storage.database().redacted());
             Ok(())
         }
     }
