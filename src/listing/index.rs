@@ -289,9 +289,9 @@ impl RepositoryIndex {
         SearchResult { hits, total }
     }
 
-    /// Finds the matches of a keyword that the tokens cannot resolve, among the documents of `set`: the candidates
-    /// that have every trigram of the keyword (every document for a keyword of 1 or 2 bytes) are checked against
-    /// the stored keys. Returns one bitmap per score.
+    /// Finds the matches, among the documents of `set`, of a keyword that the tokens cannot resolve. The candidates
+    /// that have every trigram of the keyword (every document for a keyword of 1 or 2 bytes) are checked against the
+    /// stored keys. Returns one bitmap per score.
     fn score_candidates(&self, keyword: &[u8], set: RoaringBitmap) -> [RoaringBitmap; 4] {
         let finder = Finder::new(keyword);
         let candidates = if keyword.len() >= 3 {

@@ -79,9 +79,9 @@ impl Tokens {
         }
     }
 
-    /// Returns the documents that match `keyword`, one bitmap per score (`score::FILENAME_EQUAL` first), or `None`
-    /// when the keyword is shorter than a trigram or holds a byte that is not a token byte: such keywords can match
-    /// across tokens and are checked against the texts instead.
+    /// Returns the documents that match `keyword`, one bitmap per score (`score::FILENAME_EQUAL` first). Returns
+    /// `None` when the keyword is shorter than a trigram or contains a byte that is not a token byte, because such a
+    /// keyword can match across tokens and is checked against the texts instead.
     pub(super) fn tiers(&self, keyword: &[u8]) -> Option<[RoaringBitmap; 4]> {
         if keyword.len() < 3 || !keyword.iter().all(|&byte| is_token_byte(byte)) {
             return None;
@@ -137,7 +137,7 @@ impl Tokens {
     }
 }
 
-/// Whether `byte` belongs in a token: an ASCII letter or digit, or any byte of a non-ASCII UTF-8 character.
+/// Returns whether `byte` belongs in a token: an ASCII letter or digit, or any byte of a non-ASCII UTF-8 character.
 fn is_token_byte(byte: u8) -> bool {
     byte.is_ascii_alphanumeric() || !byte.is_ascii()
 }

@@ -60,15 +60,14 @@ pub async fn serve_file(
     RawQuery(query): RawQuery,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    let not_found = || ApiError::not_found("file_not_found", "No file exists at this URL.");
     let Some((id, name)) = file.split_once('_') else {
-        return Err(not_found());
+        return Err(file_not_found());
     };
     let Some(asset) = state.db.find_asset(&repository, id).await? else {
-        return Err(not_found());
+        return Err(file_not_found());
     };
     if asset.uploaded_filename != name {
-        return Err(not_found());
+        return Err(file_not_found());
     }
 
     let mut vary_accept = false;
@@ -130,7 +129,7 @@ pub async fn serve_file(
     }
     let stream = match state.store.get(&asset.storage_key, byte_range).await {
         Ok(stream) => stream,
-        Err(StorageError::NotFound(_)) => return Err(not_found()),
+        Err(StorageError::NotFound(_)) => return Err(file_not_found()),
         Err(error) => return Err(error.into()),
     };
     Ok((status, response_headers, Body::from_stream(stream)).into_response())
@@ -290,6 +289,11 @@ fn parse_range(value: Option<&HeaderValue>, size: u64) -> RangeRequest {
             }
         }
     }
+}
+
+/// Returns the 404 of a file URL that names no asset, or whose asset's bytes are gone.
+pub(crate) fn file_not_found() -> ApiError {
+    ApiError::not_found("file_not_found", "No file exists at this URL.")
 }
 
 #[cfg(test)]

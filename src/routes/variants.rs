@@ -169,12 +169,7 @@ async fn render_and_store(
     let source = match state.store.read(&asset.storage_key).await {
         Ok(source) => source,
         // The asset was deleted after its row was read. The original's route returns the same 404.
-        Err(StorageError::NotFound(_)) => {
-            return Err(ApiError::not_found(
-                "file_not_found",
-                "No file exists at this URL.",
-            ))
-        }
+        Err(StorageError::NotFound(_)) => return Err(super::files::file_not_found()),
         Err(error) => return Err(error.into()),
     };
 
