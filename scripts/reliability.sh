@@ -13,8 +13,8 @@
 #   soak   mixed traffic on the embedded default (bench/soak.sh): 1 min / 30 min
 #
 # scripts/test.sh runs `scripts/reliability.sh soak` as its `reliability` suite; the crash and abuse tests are part
-# of the API tests, which its `rust` and `scaleout` suites already run on both configurations. The fuzz part is not
-# in CI: a cold build of the instrumented targets took about an hour on 2 busy cores.
+# of the API tests, which its `rust` and `scaleout` suites already run on both configurations, and its `fuzz` suite
+# runs every fuzz target for 20 s.
 # PostgreSQL and the S3 server come from scripts/postgres.sh and scripts/s3.sh, which install or build them when
 # missing. Run as root on Debian when packages are missing.
 set -euo pipefail
