@@ -60,7 +60,7 @@ load_into_postgres() {
     local sqlite="$data_dir/medialib.sqlite" table columns options
     "$MEDIALIB" migrate --database-url "$POSTGRES_URL" >&2
     local asset_columns="id, repository_id, filename, uploaded_filename, extension, size, kind, content_type, width,
-        height, notes, credits, alt, uploader_id, sha256, storage_key, created_at, last_modified, search_filename,
+        height, notes, credits, alt, uploader_id, content_hash, storage_key, created_at, last_modified, search_filename,
         search_notes, search_credits, search_alt"
     for table in repositories tags assets asset_tags; do
         # Seeded text has no empty strings, so an empty CSV field is NULL, except in the search keys, which are

@@ -165,7 +165,7 @@ fn report(
     problems.extend(verification.mismatches.iter().cloned());
     if problems.is_empty() {
         println!(
-            "{summary}; verified {} rows and the SHA-256 of {} assets ({}) in {:.1} s",
+            "{summary}; verified {} rows and the hashes of {} assets ({}) in {:.1} s",
             verification.rows,
             verification.hashed_assets,
             format_bytes(verification.hashed_bytes),

@@ -95,8 +95,8 @@ pub struct CopiedAsset {
     pub credits: Option<String>,
     pub alt: Option<String>,
     pub uploader_id: String,
-    /// SHA-256 of the bytes, lower-case hex.
-    pub sha256: String,
+    /// Hash of the bytes, as `{algorithm}:{hex}` (see `storage::content_hash`).
+    pub content_hash: String,
     pub storage_key: String,
     pub created_at: i64,
     pub last_modified: i64,

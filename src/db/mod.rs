@@ -127,7 +127,7 @@ pub struct AssetRecord {
     pub credits: Option<String>,
     pub alt: Option<String>,
     pub uploader_id: String,
-    pub sha256: String,
+    pub content_hash: String,
     pub storage_key: String,
     pub created_at: i64,
     pub last_modified: i64,
@@ -151,7 +151,7 @@ pub struct NewAsset {
     pub credits: Option<String>,
     pub alt: Option<String>,
     pub uploader_id: String,
-    pub sha256: String,
+    pub content_hash: String,
     pub storage_key: String,
     pub created_at: i64,
 }
@@ -167,7 +167,7 @@ pub struct PendingObject {
 #[derive(Debug, Clone)]
 pub struct DeletedAsset {
     pub storage_key: String,
-    pub sha256: String,
+    pub content_hash: String,
 }
 
 /// New filename of an asset with its derived values.
@@ -379,7 +379,7 @@ pub trait Database: Send + Sync + 'static {
     async fn record_variant(
         &self,
         storage_key: &str,
-        source_sha256: &str,
+        source_hash: &str,
         size: i64,
         now: i64,
     ) -> DbResult<()>;
@@ -387,8 +387,8 @@ pub trait Database: Send + Sync + 'static {
     async fn variants_size(&self) -> DbResult<i64>;
     /// Returns up to `limit` variants with their sizes, least recently used first.
     async fn least_used_variants(&self, limit: u32) -> DbResult<Vec<(String, i64)>>;
-    /// Returns the variants rendered from `source_sha256` when no asset has those bytes any more.
-    async fn orphaned_variants(&self, source_sha256: &str) -> DbResult<Vec<String>>;
+    /// Returns the variants rendered from the bytes hashed as `source_hash` when no asset has those bytes any more.
+    async fn orphaned_variants(&self, source_hash: &str) -> DbResult<Vec<String>>;
     async fn remove_variant(&self, storage_key: &str) -> DbResult<()>;
 
     async fn list_tags(&self, repository_id: i64) -> DbResult<Vec<TagWithCount>>;

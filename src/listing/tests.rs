@@ -121,7 +121,7 @@ impl Fixture {
             credits: None,
             alt,
             uploader_id: UPLOADERS.choose(&mut self.rng).unwrap().to_string(),
-            sha256: "0".repeat(64),
+            content_hash: format!("blake3:{}", "0".repeat(64)),
             storage_key,
             created_at,
         };

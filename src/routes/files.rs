@@ -15,7 +15,7 @@ use crate::error::{ApiError, ApiResult};
 use crate::probe;
 use crate::routes::variants::{self, VariantResponse};
 use crate::state::AppState;
-use crate::storage::StorageError;
+use crate::storage::{content_hash, StorageError};
 
 /// Lifetime of a file in shared caches; short enough that a deleted asset stops being served within a day.
 const CACHE_CONTROL: &str = "public, max-age=86400";
@@ -78,7 +78,8 @@ pub async fn serve_file(
         }
     }
 
-    let etag = format!("\"{}\"", &asset.sha256[..32.min(asset.sha256.len())]);
+    let digest = content_hash::digest_hex(&asset.content_hash);
+    let etag = format!("\"{}\"", &digest[..32.min(digest.len())]);
     let last_modified = httpdate::fmt_http_date(millis_to_system_time(asset.created_at));
     let size = asset.size as u64;
     let mut response_headers = file_headers(&asset, &etag, &last_modified);

@@ -22,7 +22,7 @@ use crate::imaging::render::RenderError;
 use crate::imaging::service::ImagingError;
 use crate::imaging::single_flight::Role;
 use crate::state::AppState;
-use crate::storage::StorageError;
+use crate::storage::{content_hash, StorageError};
 
 /// Lifetime of a variant in caches: its URL always renders the same bytes.
 const VARIANT_CACHE_CONTROL: &str = "public, max-age=31536000, immutable";
@@ -64,8 +64,9 @@ pub async fn respond(
         return Ok(VariantResponse::Original { vary_accept });
     }
 
-    let fingerprint = variant_fingerprint(&asset.sha256, &params, chosen.format);
-    let key = format!("variants/{}/{fingerprint}", asset.sha256);
+    let source_digest = content_hash::digest_hex(&asset.content_hash);
+    let fingerprint = variant_fingerprint(source_digest, &params, chosen.format);
+    let key = format!("variants/{source_digest}/{fingerprint}");
     let etag = format!("\"v{fingerprint}\"");
     let response_headers = variant_headers(chosen.format, &etag, vary_accept);
     if super::files::if_none_match(headers, &etag) == Some(true) {
@@ -76,7 +77,7 @@ pub async fn respond(
 
     let bytes = match state.store.read(&key).await {
         Ok(cached) => {
-            touch(state, &key, &asset.sha256, cached.len());
+            touch(state, &key, &asset.content_hash, cached.len());
             cached
         }
         Err(StorageError::NotFound(_)) => {
@@ -213,7 +214,7 @@ async fn render_and_store(
     state.store.put(key, bytes.clone()).await?;
     state
         .db
-        .record_variant(key, &asset.sha256, bytes.len() as i64, now_millis())
+        .record_variant(key, &asset.content_hash, bytes.len() as i64, now_millis())
         .await?;
     enforce_budget(state);
     Ok(Some(bytes))
@@ -231,12 +232,12 @@ fn source_too_large(width: u32, height: u32, limit: u64) -> ApiError {
 }
 
 /// Marks a cached variant as used, in the background.
-fn touch(state: &AppState, key: &str, sha256: &str, size: usize) {
-    let (state, key, sha256) = (state.clone(), key.to_owned(), sha256.to_owned());
+fn touch(state: &AppState, key: &str, source_hash: &str, size: usize) {
+    let (state, key, source_hash) = (state.clone(), key.to_owned(), source_hash.to_owned());
     tokio::spawn(async move {
         if let Err(error) = state
             .db
-            .record_variant(&key, &sha256, size as i64, now_millis())
+            .record_variant(&key, &source_hash, size as i64, now_millis())
             .await
         {
             tracing::debug!(key = %key, error = %error, "failed to mark a variant as used");
@@ -342,11 +343,12 @@ fn variant_headers(format: Format, etag: &str, vary_accept: bool) -> HeaderMap {
     headers
 }
 
-/// Returns a digest of the source's SHA-256, the normalised parameters and the output format, so that the ETag of
-/// a variant differs between sources as well as between parameters.
-fn variant_fingerprint(source_sha256: &str, params: &ImageParams, format: Format) -> String {
+/// Returns a digest of the source's hash (its hex digest, so a variant of an asset stored before migration 0006
+/// keeps its key), the normalised parameters and the output format, so that the ETag of a variant differs between
+/// sources as well as between parameters.
+fn variant_fingerprint(source_digest: &str, params: &ImageParams, format: Format) -> String {
     let text = format!(
-        "{source_sha256};{}fm={}",
+        "{source_digest};{}fm={}",
         params.canonical(),
         format.as_str()
     );

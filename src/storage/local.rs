@@ -2,8 +2,9 @@
 //!
 //! The staging file is `{final path}#{n}`, the name `object_store`'s `LocalFileSystem` uses for its own multipart
 //! uploads: listings skip it, and [`super::BlobStore::delete`] removes it with the final file. When the upload
-//! finishes, the thread flushes the file, renames it to its final name and flushes the directory, so a finished
-//! object is durable and an unfinished one never has its final name.
+//! finishes, the thread renames the file to its final name, then flushes the file and its directory at the same time
+//! (two flushes in flight take less time than one after the other). Until both are done the upload's asset row is not
+//! written, so no row names bytes that a power loss could take; an aborted upload never gets its final name.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -172,7 +173,9 @@ fn write_until_closed(
         Err(error) => Err(error),
     };
     if outcome.is_err() {
+        // A failed flush comes after the rename.
         remove_if_present(&target.staging);
+        remove_if_present(&target.destination);
     }
     outcome
 }
@@ -191,22 +194,29 @@ fn write_chunks(mut file: &File, mut receiver: PipeReceiver) -> io::Result<()> {
     Ok(())
 }
 
-/// Flushes the file, renames it to its final name and flushes the directories whose entries changed.
+/// Renames the file to its final name, then flushes it and the directories whose entries changed, on two threads.
 fn make_durable(file: File, target: &Target) -> io::Result<()> {
-    file.sync_all()?;
-    drop(file);
     std::fs::rename(&target.staging, &target.destination)?;
     let directory = target
         .destination
         .parent()
         .ok_or_else(|| io::Error::other("a stored file has no parent directory"))?;
-    sync_directory(directory)?;
-    for created in &target.created_directories {
-        if let Some(parent) = created.parent() {
-            sync_directory(parent)?;
-        }
-    }
-    Ok(())
+    std::thread::scope(|scope| {
+        let directories = scope.spawn(|| {
+            sync_directory(directory)?;
+            for created in &target.created_directories {
+                if let Some(parent) = created.parent() {
+                    sync_directory(parent)?;
+                }
+            }
+            Ok::<(), io::Error>(())
+        });
+        let file_flushed = file.sync_all();
+        let directories_flushed = directories
+            .join()
+            .unwrap_or_else(|_| Err(io::Error::other("flushing the directories panicked")));
+        file_flushed.and(directories_flushed)
+    })
 }
 
 fn sync_directory(directory: &Path) -> io::Result<()> {
@@ -218,7 +228,7 @@ fn remove_if_present(path: &Path) {
         Ok(()) => {}
         Err(error) if error.kind() == io::ErrorKind::NotFound => {}
         Err(error) => {
-            tracing::warn!(path = %path.display(), error = %error, "failed to delete a staging file")
+            tracing::warn!(path = %path.display(), error = %error, "failed to delete the file of a failed upload")
         }
     }
 }

@@ -4,6 +4,7 @@
 //! The store is a directory of the local file system or an S3 bucket (see [`StorageUrl`]). On the local file system
 //! an upload is written under a staging name and flushed to disk (file and directory) before it is acknowledged.
 
+pub mod content_hash;
 mod local;
 mod pipe;
 mod storage_url;
@@ -24,8 +25,9 @@ use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path as ObjectPath;
 use object_store::prefix::PrefixStore;
 use object_store::{GetOptions, GetRange, ObjectStore, PutPayload};
-use sha2::{Digest, Sha256};
 use tokio::task::{JoinHandle, JoinSet};
+
+use content_hash::HashAlgorithm;
 
 pub use storage_url::{S3Location, StorageUrl};
 
@@ -177,11 +179,13 @@ impl BlobStore {
         })
     }
 
-    /// Starts writing an object; the bytes become visible under `key` when [`Upload::finish`] returns. On S3, an
-    /// object larger than one part goes up as a multipart upload, whose id is given to `recorder` first.
+    /// Starts writing an object, hashed with `algorithm`; the bytes become visible under `key` when
+    /// [`Upload::finish`] returns. On S3, an object larger than one part goes up as a multipart upload, whose id is
+    /// given to `recorder` first.
     pub async fn start_upload(
         &self,
         key: &str,
+        algorithm: HashAlgorithm,
         recorder: UploadRecorder,
     ) -> Result<Upload, StorageError> {
         let location = ObjectPath::from(key);
@@ -203,13 +207,12 @@ impl BlobStore {
             }),
             (None, None) => unreachable!("a store is either local or S3"),
         };
-        let (hash_sender, hasher) = pipe::spawn(HASH_PIPE_BUDGET_BYTES, |mut receiver| {
-            let mut hasher = Sha256::new();
+        let (hash_sender, hasher) = pipe::spawn(HASH_PIPE_BUDGET_BYTES, move |mut receiver| {
+            let mut hasher = algorithm.hasher();
             while let Some(piece) = receiver.recv() {
                 hasher.update(&piece.chunk);
             }
-            let digest: [u8; 32] = hasher.finalize().into();
-            digest
+            hasher.finish()
         });
         Ok(Upload {
             sink,
@@ -339,20 +342,21 @@ const REMOTE_PART_BYTES: usize = 8 * 1024 * 1024;
 /// Parts of an S3 multipart upload sent concurrently before `write` waits.
 const REMOTE_PARTS_IN_FLIGHT: usize = 2;
 
-/// An object being written, and the SHA-256 of its bytes being computed on another thread.
+/// An object being written, and the hash of its bytes being computed on another thread.
 ///
 /// Memory is bounded: on the local file system by the queues of the writing and hashing threads (8 MiB each), on
 /// S3 by the part size times the parts in flight plus the part being filled.
 pub struct Upload {
     sink: Sink,
     hash_sender: Option<pipe::PipeSender>,
-    hasher: JoinHandle<[u8; 32]>,
+    hasher: JoinHandle<String>,
 }
 
 /// A finished object.
 #[derive(Debug, Clone)]
 pub struct StoredObject {
-    pub sha256: [u8; 32],
+    /// The hash of the bytes in its stored form (see [`content_hash`]).
+    pub content_hash: String,
 }
 
 enum Sink {
@@ -376,15 +380,15 @@ impl Upload {
         Ok(())
     }
 
-    /// Completes the object, makes it durable and returns the SHA-256 of its bytes.
+    /// Completes the object, makes it durable and returns the hash of its bytes.
     pub async fn finish(mut self) -> Result<StoredObject, StorageError> {
         self.hash_sender = None;
         match self.sink {
             Sink::Local(file) => file.finish().await?,
             Sink::Remote(upload) => upload.finish().await?,
         }
-        let sha256 = self.hasher.await.map_err(std::io::Error::other)?;
-        Ok(StoredObject { sha256 })
+        let content_hash = self.hasher.await.map_err(std::io::Error::other)?;
+        Ok(StoredObject { content_hash })
     }
 
     /// Abandons the object; bytes written so far are discarded.

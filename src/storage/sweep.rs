@@ -90,6 +90,7 @@ pub async fn run(database: Arc<dyn Database>, store: BlobStore, interval: Durati
 mod tests {
     use super::*;
     use crate::db::sqlite::SqliteDatabase;
+    use crate::storage::content_hash::HashAlgorithm;
     use bytes::Bytes;
 
     async fn open(dir: &std::path::Path) -> (SqliteDatabase, BlobStore) {
@@ -123,7 +124,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (database, store) = open(dir.path()).await;
         for key in ["assets/1/due", "assets/1/later"] {
-            let mut upload = store.start_upload(key, no_recorder()).await.unwrap();
+            let mut upload = store
+                .start_upload(key, HashAlgorithm::FOR_UPLOADS, no_recorder())
+                .await
+                .unwrap();
             upload.write(Bytes::from_static(b"bytes")).await.unwrap();
             upload.finish().await.unwrap();
         }
@@ -151,7 +155,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (database, store) = open(dir.path()).await;
         let mut upload = store
-            .start_upload("assets/1/good", no_recorder())
+            .start_upload("assets/1/good", HashAlgorithm::FOR_UPLOADS, no_recorder())
             .await
             .unwrap();
         upload.write(Bytes::from_static(b"bytes")).await.unwrap();

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::Method;
 use serde_json::{json, Value};
+use sha2::Digest;
 use tempfile::TempDir;
 
 use crate::fixtures;
@@ -850,4 +851,141 @@ async fn copy_rejects_foreign_target() {
         !missing_database.exists(),
         "the copy created the missing source database"
     );
+}
+
+/// Assets stored before migration 0006 were hashed with SHA-256. The migration marks their hashes as such, the server
+/// gives them the same ETag as before, and `copy` checks their bytes with SHA-256, while new uploads are hashed with
+/// BLAKE3.
+#[tokio::test]
+async fn assets_hashed_with_sha256_keep_their_etag_and_copy() {
+    let source = Installation::embedded();
+    let good = b"bytes stored before BLAKE3".to_vec();
+    let good_sha256 = hex::encode(sha2::Sha256::digest(&good));
+    let wrong_sha256 = "0".repeat(64);
+    let database = source.dir.path().join("medialib.sqlite");
+    {
+        let mut connection = open_sqlite(&database).await;
+        let mut migrator = sqlx::migrate!("./migrations/sqlite");
+        let before: Vec<_> = migrator
+            .iter()
+            .filter(|m| m.version <= 5)
+            .cloned()
+            .collect();
+        migrator.migrations = before.into();
+        migrator
+            .run(&mut connection)
+            .await
+            .expect("apply migrations 1 to 5");
+        for statement in [
+            "INSERT INTO repositories (id, name, created_at) VALUES (1, 'legacy', 1000)"
+                .to_string(),
+            legacy_asset_row("legacygood", "good.txt", good.len(), &good_sha256),
+            legacy_asset_row("legacybad", "bad.txt", good.len(), &wrong_sha256),
+            format!(
+                "INSERT INTO variants (storage_key, source_sha256, size, created_at, last_used)
+                 VALUES ('variants/{good_sha256}/x', '{good_sha256}', 1, 1000, 1000)"
+            ),
+        ] {
+            sqlx::query(&statement)
+                .execute(&mut connection)
+                .await
+                .expect(&statement);
+        }
+    }
+    std::fs::create_dir_all(source.files_dir().join("assets/1")).unwrap();
+    for id in ["legacygood", "legacybad"] {
+        std::fs::write(source.files_dir().join("assets/1").join(id), &good).unwrap();
+    }
+
+    // Any command applies migration 0006.
+    let token = source
+        .cli(&["token", "create", "--repository", "legacy"])
+        .success()
+        .to_string();
+    {
+        let mut connection = open_sqlite(&database).await;
+        let hash: String =
+            sqlx::query_scalar("SELECT content_hash FROM assets WHERE id = 'legacygood'")
+                .fetch_one(&mut connection)
+                .await
+                .unwrap();
+        assert_eq!(hash, format!("sha256:{good_sha256}"));
+        let source_hash: String = sqlx::query_scalar("SELECT source_hash FROM variants")
+            .fetch_one(&mut connection)
+            .await
+            .unwrap();
+        assert_eq!(source_hash, format!("sha256:{good_sha256}"));
+    }
+
+    // The ETag of the SHA-256 asset comes from its SHA-256 as before; a new upload's comes from its BLAKE3.
+    let server = source.serve();
+    let legacy = server
+        .fetch(&server.url("/files/legacy/legacygood_good.txt"), &[])
+        .await;
+    assert_eq!(legacy.status, 200);
+    assert_eq!(legacy.body, good);
+    assert_eq!(
+        legacy.header("etag").as_deref(),
+        Some(format!("\"{}\"", &good_sha256[..32]).as_str())
+    );
+    let uploaded = upload(&server, &token, "legacy", "abc.txt", b"abc", &[]).await;
+    let fresh = server.fetch(string_field(&uploaded, "url"), &[]).await;
+    // BLAKE3 of "abc", from the BLAKE3 reference implementation.
+    assert_eq!(
+        fresh.header("etag").as_deref(),
+        Some("\"6437b3ac38465133ffb63b75273a8db5\"")
+    );
+    drop(server);
+
+    // The copy checks each asset with the algorithm of its row: the SHA-256 asset and the BLAKE3 one are copied,
+    // and the asset whose bytes do not match its SHA-256 is reported.
+    let target = Installation::embedded();
+    let output = run_copy(&source, &target, &[]);
+    output.assert_failure();
+    assert!(
+        output.stdout.contains("legacybad") && output.stdout.contains("hash"),
+        "the copy should name the asset whose hash differs: {}",
+        output.stdout
+    );
+    assert!(
+        !output.stdout.contains("legacygood"),
+        "the matching SHA-256 asset should not be reported: {}",
+        output.stdout
+    );
+    let server = target.serve();
+    let copied = server
+        .fetch(&server.url("/files/legacy/legacygood_good.txt"), &[])
+        .await;
+    assert_eq!(copied.body, good);
+    assert_eq!(copied.header("etag"), legacy.header("etag"));
+    let copied_fresh = server
+        .fetch(
+            &server.url(&format!(
+                "/files/legacy/{}_abc.txt",
+                string_field(&uploaded, "id")
+            )),
+            &[],
+        )
+        .await;
+    assert_eq!(copied_fresh.header("etag"), fresh.header("etag"));
+}
+
+async fn open_sqlite(path: &Path) -> sqlx::SqliteConnection {
+    use sqlx::Connection;
+    let options = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(path)
+        .create_if_missing(true);
+    sqlx::SqliteConnection::connect_with(&options)
+        .await
+        .expect("open the SQLite database")
+}
+
+/// An asset row of repository 1 as migration 5 defines it, with its SHA-256 in the `sha256` column.
+fn legacy_asset_row(id: &str, filename: &str, size: usize, sha256: &str) -> String {
+    format!(
+        "INSERT INTO assets (id, repository_id, filename, uploaded_filename, extension, size, kind, content_type,
+             uploader_id, sha256, storage_key, created_at, last_modified, search_filename)
+         VALUES ('{id}', 1, '{filename}', '{filename}', 'txt', {size}, 'document', 'text/plain', 'ghost', '{sha256}',
+             'assets/1/{id}', 1000, 1000, '{filename}')"
+    )
 }

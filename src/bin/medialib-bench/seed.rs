@@ -219,7 +219,7 @@ async fn insert_assets(
 ) -> anyhow::Result<()> {
     let mut insert = QueryBuilder::<Sqlite>::new(
         "INSERT INTO assets (id, repository_id, filename, uploaded_filename, extension, size, kind, content_type,
-             width, height, notes, credits, alt, uploader_id, sha256, storage_key, created_at, last_modified,
+             width, height, notes, credits, alt, uploader_id, content_hash, storage_key, created_at, last_modified,
              search_filename, search_notes, search_credits, search_alt) ",
     );
     insert.push_values(assets, |mut row, asset| {
@@ -237,7 +237,7 @@ async fn insert_assets(
             .push_bind(asset.credits.clone())
             .push_bind(asset.alt.clone())
             .push_bind("ghost")
-            .push_bind("0".repeat(64))
+            .push_bind(format!("blake3:{}", "0".repeat(64)))
             .push_bind(asset_key(repository_id, &asset.id))
             .push_bind(asset.created_at)
             .push_bind(asset.created_at)

@@ -5,10 +5,10 @@ use std::time::Duration;
 
 use futures::StreamExt;
 use indicatif::ProgressBar;
-use sha2::{Digest, Sha256};
 use tokio::time::Instant;
 
 use crate::db::copy::CopiedAsset;
+use crate::storage::content_hash::HashAlgorithm;
 use crate::storage::{BlobStore, StorageError, UploadRecorder};
 
 /// Keeps the average rate of copied bytes, since the copy started, at or below a limit.
@@ -44,14 +44,14 @@ impl BandwidthLimit {
 
 /// Result of copying one asset's bytes.
 pub enum CopyOutcome {
-    /// The bytes are in the target store and match the source row's size and SHA-256.
+    /// The bytes are in the target store and match the source row's size and hash.
     Copied(CopiedAsset),
     /// The source store does not have the bytes that the source row describes; nothing was kept in the target.
     SourceProblem { asset: CopiedAsset, problem: String },
 }
 
 /// Copies the bytes of `asset` from `source` to `target` under the same key, streaming them with bounded memory,
-/// and checks their size and SHA-256 against the source row. With `clear_first`, the target key and any staging
+/// and checks their size and hash against the source row. With `clear_first`, the target key and any staging
 /// file that an interrupted earlier run left there are deleted before.
 ///
 /// Failures of either store are errors. Bytes that are missing from the source or differ from its row are a
@@ -65,6 +65,15 @@ pub async fn copy_asset_bytes(
     progress: &ProgressBar,
 ) -> anyhow::Result<CopyOutcome> {
     let key = asset.storage_key.as_str();
+    let Some(algorithm) = HashAlgorithm::of(&asset.content_hash) else {
+        return Ok(CopyOutcome::SourceProblem {
+            problem: format!(
+                "its row's content hash {:?} names no algorithm that this version knows",
+                asset.content_hash
+            ),
+            asset,
+        });
+    };
     if clear_first {
         target.delete(key).await?;
     }
@@ -82,7 +91,7 @@ pub async fn copy_asset_bytes(
     // NOTE: the recorder records nothing, so the target's sweeper never aborts an S3 multipart upload (objects over
     // 8 MiB) that a killed copy cut off. Its parts stay until a lifecycle rule of the bucket removes them.
     let recorder: UploadRecorder = Box::new(|_| Box::pin(async { Ok(()) }));
-    let mut upload = target.start_upload(key, recorder).await?;
+    let mut upload = target.start_upload(key, algorithm, recorder).await?;
     let mut size: u64 = 0;
     while let Some(chunk) = chunks.next().await {
         let chunk = match chunk {
@@ -102,16 +111,15 @@ pub async fn copy_asset_bytes(
     }
     let stored = upload.finish().await?;
 
-    let sha256 = hex::encode(stored.sha256);
     let problem = if i64::try_from(size).ok() != Some(asset.size) {
         Some(format!(
             "its bytes in the source file store are {size} bytes long, but its row says {}",
             asset.size
         ))
-    } else if sha256 != asset.sha256 {
+    } else if stored.content_hash != asset.content_hash {
         Some(format!(
-            "the SHA-256 of its bytes in the source file store is {sha256}, but its row says {}",
-            asset.sha256
+            "the hash of its bytes in the source file store is {}, but its row says {}",
+            stored.content_hash, asset.content_hash
         ))
     } else {
         None
@@ -125,10 +133,11 @@ pub async fn copy_asset_bytes(
     }
 }
 
-/// Reads the object `key` of `store` and returns its size and SHA-256 (lower-case hex); `None` when it is missing.
+/// Reads the object `key` of `store` and returns its size and hash in the stored form; `None` when it is missing.
 pub async fn hash_object(
     store: &BlobStore,
     key: &str,
+    algorithm: HashAlgorithm,
     progress: &ProgressBar,
 ) -> anyhow::Result<Option<(u64, String)>> {
     let mut chunks = match store.get(key, None).await {
@@ -136,7 +145,7 @@ pub async fn hash_object(
         Err(StorageError::NotFound(_)) => return Ok(None),
         Err(error) => return Err(error.into()),
     };
-    let mut hasher = Sha256::new();
+    let mut hasher = algorithm.hasher();
     let mut size: u64 = 0;
     while let Some(chunk) = chunks.next().await {
         let chunk = chunk?;
@@ -144,5 +153,5 @@ pub async fn hash_object(
         progress.inc(chunk.len() as u64);
         hasher.update(&chunk);
     }
-    Ok(Some((size, hex::encode(hasher.finalize()))))
+    Ok(Some((size, hasher.finish())))
 }

@@ -1,4 +1,4 @@
-//! The verification that ends every copy: counts, rows and the SHA-256 of every asset's bytes in the target.
+//! The verification that ends every copy: counts, rows and the hash of every asset's bytes in the target.
 
 use futures::TryStreamExt;
 
@@ -6,6 +6,7 @@ use super::bytes::hash_object;
 use super::locations::Installation;
 use super::tables::{Assets, Merge, Pair, Repositories, Table, Tags, Tokens, Users};
 use super::{byte_bar, spinner, CopySettings};
+use crate::storage::content_hash::HashAlgorithm;
 
 /// Mismatches listed in full by the verification; the rest are counted.
 pub const MISMATCHES_LISTED: usize = 20;
@@ -130,7 +131,7 @@ fn describe_difference<T: Table>(pair: &Pair<T::Row>) -> Option<String> {
     }
 }
 
-/// Compares the asset rows, and checks the size and SHA-256 of each asset's bytes in the target against the
+/// Compares the asset rows, and checks the size and hash of each asset's bytes in the target against the
 /// source's row, several assets at once.
 async fn compare_assets(
     source: &Installation,
@@ -152,7 +153,15 @@ async fn compare_assets(
                 different => return Ok::<_, anyhow::Error>((describe_difference::<Assets>(&different), 0)),
             };
             let expected_size = u64::try_from(source.size).unwrap_or(0);
-            let mismatch = match hash_object(&target.store, &source.storage_key, progress_ref).await? {
+            let Some(algorithm) = HashAlgorithm::of(&source.content_hash) else {
+                let mismatch = format!(
+                    "{}: its content hash {:?} names no algorithm that this version knows",
+                    Assets::describe(&source),
+                    source.content_hash
+                );
+                return Ok((Some(mismatch), 0));
+            };
+            let mismatch = match hash_object(&target.store, &source.storage_key, algorithm, progress_ref).await? {
                 None => Some(format!(
                     "{}: its bytes ({}) are missing from the target file store",
                     Assets::describe(&source),
@@ -162,10 +171,10 @@ async fn compare_assets(
                     "{}: its bytes in the target are {size} bytes long, {expected_size} in the source",
                     Assets::describe(&source)
                 )),
-                Some((_, sha256)) if sha256 != source.sha256 => Some(format!(
-                    "{}: the SHA-256 of its bytes in the target is {sha256}, {} in the source",
+                Some((_, hash)) if hash != source.content_hash => Some(format!(
+                    "{}: the hash of its bytes in the target is {hash}, {} in the source",
                     Assets::describe(&source),
-                    source.sha256
+                    source.content_hash
                 )),
                 Some((size, _)) => return Ok((None, size)),
             };

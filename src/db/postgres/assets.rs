@@ -11,7 +11,7 @@ use crate::db::*;
 use crate::domain::search::fold;
 
 const ASSET_COLUMNS: &str = "a.id, a.repository_id, a.filename, a.uploaded_filename, a.extension, a.size, a.kind, \
-     a.content_type, a.width, a.height, a.notes, a.credits, a.alt, a.uploader_id, a.sha256, a.storage_key, \
+     a.content_type, a.width, a.height, a.notes, a.credits, a.alt, a.uploader_id, a.content_hash, a.storage_key, \
      a.created_at, a.last_modified";
 
 /// The four search keys joined by line feeds, exactly as the trigram index `assets_search` is defined in
@@ -38,7 +38,7 @@ fn asset_from_row(row: &PgRow, tags: Vec<TagRecord>) -> DbResult<AssetRecord> {
         credits: text::decode_option(row.try_get("credits").db()?),
         alt: text::decode_option(row.try_get("alt").db()?),
         uploader_id: row.try_get("uploader_id").db()?,
-        sha256: row.try_get("sha256").db()?,
+        content_hash: row.try_get("content_hash").db()?,
         storage_key: row.try_get("storage_key").db()?,
         created_at: row.try_get("created_at").db()?,
         last_modified: row.try_get("last_modified").db()?,
@@ -64,7 +64,7 @@ impl PostgresDatabase {
             credits: asset.credits,
             alt: asset.alt,
             uploader_id: asset.uploader_id,
-            sha256: asset.sha256,
+            content_hash: asset.content_hash,
             storage_key: asset.storage_key,
             created_at: asset.created_at,
             last_modified: asset.created_at,
@@ -85,7 +85,7 @@ impl PostgresDatabase {
         }
         sqlx::query(
             "INSERT INTO assets (id, repository_id, filename, uploaded_filename, extension, size, kind, content_type,
-                 width, height, notes, credits, alt, uploader_id, sha256, storage_key, created_at, last_modified,
+                 width, height, notes, credits, alt, uploader_id, content_hash, storage_key, created_at, last_modified,
                  search_filename, search_notes, search_credits, search_alt)
              VALUES ($1, $2, $3, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $16,
                  $17, $18, $19, $20)",
@@ -103,7 +103,7 @@ impl PostgresDatabase {
         .bind(text::encode_option(asset.credits.as_deref()))
         .bind(text::encode_option(asset.alt.as_deref()))
         .bind(&asset.uploader_id)
-        .bind(&asset.sha256)
+        .bind(&asset.content_hash)
         .bind(&asset.storage_key)
         .bind(asset.created_at)
         .bind(search_key(&fold(&asset.filename)))
@@ -312,7 +312,7 @@ impl PostgresDatabase {
         // Assets, then their tags, each locked in id order as the other writers lock them. A deadlock that remains
         // (the per-kind counters are updated in row order) is retried.
         let deleted: Vec<DeletedAsset> = sqlx::query(
-            "SELECT storage_key, sha256 FROM assets WHERE repository_id = $1 AND id = ANY($2)
+            "SELECT storage_key, content_hash FROM assets WHERE repository_id = $1 AND id = ANY($2)
              ORDER BY id FOR UPDATE",
         )
         .bind(repository_id)
@@ -323,7 +323,7 @@ impl PostgresDatabase {
         .into_iter()
         .map(|row| DeletedAsset {
             storage_key: row.get("storage_key"),
-            sha256: row.get("sha256"),
+            content_hash: row.get("content_hash"),
         })
         .collect();
         if deleted.is_empty() {

@@ -220,7 +220,7 @@ impl PostgresDatabase {
         let rows = fetch_page(
             &mut *reader,
             "SELECT id, repository_id, filename, uploaded_filename, extension, size, kind, content_type, width,
-                    height, notes, credits, alt, uploader_id, sha256, storage_key, created_at, last_modified
+                    height, notes, credits, alt, uploader_id, content_hash, storage_key, created_at, last_modified
              FROM assets",
             after,
             limit,
@@ -260,7 +260,7 @@ impl PostgresDatabase {
                     credits: text::decode_option(row.try_get("credits").db()?),
                     alt: text::decode_option(row.try_get("alt").db()?),
                     uploader_id: row.try_get("uploader_id").db()?,
-                    sha256: row.try_get("sha256").db()?,
+                    content_hash: row.try_get("content_hash").db()?,
                     storage_key: row.try_get("storage_key").db()?,
                     created_at: row.try_get("created_at").db()?,
                     last_modified: row.try_get("last_modified").db()?,
@@ -400,7 +400,7 @@ impl PostgresDatabase {
         for asset in rows {
             let added = sqlx::query(
                 "INSERT INTO assets (id, repository_id, filename, uploaded_filename, extension, size, kind,
-                     content_type, width, height, notes, credits, alt, uploader_id, sha256, storage_key, created_at,
+                     content_type, width, height, notes, credits, alt, uploader_id, content_hash, storage_key, created_at,
                      last_modified, search_filename, search_notes, search_credits, search_alt)
                  VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20,
                      $21, $22)
@@ -420,7 +420,7 @@ impl PostgresDatabase {
             .bind(text::encode_option(asset.credits.as_deref()))
             .bind(text::encode_option(asset.alt.as_deref()))
             .bind(&asset.uploader_id)
-            .bind(&asset.sha256)
+            .bind(&asset.content_hash)
             .bind(&asset.storage_key)
             .bind(asset.created_at)
             .bind(asset.last_modified)

@@ -210,17 +210,25 @@ impl Database for PostgresDatabase {
         self.user_in_repository(user_id, repository_id).await
     }
 
+    /// Commits with `synchronous_commit` off: the server acknowledges before its log reaches the disk. The row
+    /// survives a killed medialib process, which is what it is for; a crash of the database server may forget it,
+    /// and the bytes of that upload then stay in storage with nothing that references them (docs/reliability.md).
     async fn add_pending_object(&self, storage_key: &str, not_before: i64) -> DbResult<()> {
+        let mut tx = self.pool.begin().await.db()?;
+        sqlx::query("SET LOCAL synchronous_commit = off")
+            .execute(&mut *tx)
+            .await
+            .db()?;
         sqlx::query(
             "INSERT INTO pending_objects (storage_key, not_before) VALUES ($1, $2)
              ON CONFLICT (storage_key) DO UPDATE SET not_before = excluded.not_before",
         )
         .bind(storage_key)
         .bind(not_before)
-        .execute(&self.pool)
+        .execute(&mut *tx)
         .await
-        .db()
-        .map(|_| ())
+        .db()?;
+        tx.commit().await.db()
     }
 
     async fn extend_pending_object(&self, storage_key: &str, not_before: i64) -> DbResult<bool> {
@@ -333,16 +341,16 @@ impl Database for PostgresDatabase {
     async fn record_variant(
         &self,
         storage_key: &str,
-        source_sha256: &str,
+        source_hash: &str,
         size: i64,
         now: i64,
     ) -> DbResult<()> {
         sqlx::query(
-            "INSERT INTO variants (storage_key, source_sha256, size, created_at, last_used) VALUES ($1, $2, $3, $4, $4)
+            "INSERT INTO variants (storage_key, source_hash, size, created_at, last_used) VALUES ($1, $2, $3, $4, $4)
              ON CONFLICT (storage_key) DO UPDATE SET last_used = excluded.last_used",
         )
         .bind(storage_key)
-        .bind(source_sha256)
+        .bind(source_hash)
         .bind(size)
         .bind(now)
         .execute(&self.pool)
@@ -366,12 +374,12 @@ impl Database for PostgresDatabase {
             .db()
     }
 
-    async fn orphaned_variants(&self, source_sha256: &str) -> DbResult<Vec<String>> {
+    async fn orphaned_variants(&self, source_hash: &str) -> DbResult<Vec<String>> {
         sqlx::query_scalar(
-            "SELECT storage_key FROM variants WHERE source_sha256 = $1
-             AND NOT EXISTS (SELECT 1 FROM assets WHERE sha256 = $1)",
+            "SELECT storage_key FROM variants WHERE source_hash = $1
+             AND NOT EXISTS (SELECT 1 FROM assets WHERE content_hash = $1)",
         )
-        .bind(source_sha256)
+        .bind(source_hash)
         .fetch_all(&self.pool)
         .await
         .db()

@@ -172,7 +172,7 @@ async fn seed(database: &dyn Database) -> (i64, Vec<String>) {
                 credits: credits.map(str::to_owned),
                 alt: alt.map(str::to_owned),
                 uploader_id: format!("user{}", index % 3),
-                sha256: format!("sha{index:02}"),
+                content_hash: format!("blake3:{index:064}"),
                 storage_key: key,
                 created_at: *created_at,
             })

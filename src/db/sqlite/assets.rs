@@ -9,7 +9,7 @@ use crate::db::*;
 use crate::domain::search::fold;
 
 pub(super) const ASSET_COLUMNS: &str = "a.id, a.repository_id, a.filename, a.uploaded_filename, a.extension, a.size, a.kind, \
-     a.content_type, a.width, a.height, a.notes, a.credits, a.alt, a.uploader_id, a.sha256, a.storage_key, \
+     a.content_type, a.width, a.height, a.notes, a.credits, a.alt, a.uploader_id, a.content_hash, a.storage_key, \
      a.created_at, a.last_modified";
 
 #[derive(sqlx::FromRow)]
@@ -28,7 +28,7 @@ pub(super) struct AssetRow {
     credits: Option<String>,
     alt: Option<String>,
     uploader_id: String,
-    sha256: String,
+    content_hash: String,
     storage_key: String,
     created_at: i64,
     last_modified: i64,
@@ -51,7 +51,7 @@ impl AssetRow {
             credits: self.credits,
             alt: self.alt,
             uploader_id: self.uploader_id,
-            sha256: self.sha256,
+            content_hash: self.content_hash,
             storage_key: self.storage_key,
             created_at: self.created_at,
             last_modified: self.last_modified,
@@ -74,7 +74,7 @@ impl SqliteDatabase {
         }
         sqlx::query(
             "INSERT INTO assets (id, repository_id, filename, uploaded_filename, extension, size, kind, content_type,
-                 width, height, notes, credits, alt, uploader_id, sha256, storage_key, created_at, last_modified,
+                 width, height, notes, credits, alt, uploader_id, content_hash, storage_key, created_at, last_modified,
                  search_filename, search_notes, search_credits, search_alt)
              VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
@@ -92,7 +92,7 @@ impl SqliteDatabase {
         .bind(&asset.credits)
         .bind(&asset.alt)
         .bind(&asset.uploader_id)
-        .bind(&asset.sha256)
+        .bind(&asset.content_hash)
         .bind(&asset.storage_key)
         .bind(asset.created_at)
         .bind(asset.created_at)
@@ -120,7 +120,7 @@ impl SqliteDatabase {
             credits: asset.credits,
             alt: asset.alt,
             uploader_id: asset.uploader_id,
-            sha256: asset.sha256,
+            content_hash: asset.content_hash,
             storage_key: asset.storage_key,
             created_at: asset.created_at,
             last_modified: asset.created_at,
@@ -171,7 +171,11 @@ impl SqliteDatabase {
                 .db()?
         } else if is_tags_only(query) && (!tag_plan.all_known || query.tags.len() == 1) {
             // An unknown tag matches nothing, and one tag's count is kept by triggers.
-            if tag_plan.all_known { tag_plan.rarest_count } else { 0 }
+            if tag_plan.all_known {
+                tag_plan.rarest_count
+            } else {
+                0
+            }
         } else if is_tags_only(query) {
             count_tagged(&mut reader, query).await?
         } else {
@@ -316,7 +320,7 @@ impl SqliteDatabase {
         let mut tx = self.begin_write().await?;
 
         let mut select = QueryBuilder::<Sqlite>::new(
-            "SELECT storage_key, sha256 FROM assets WHERE +repository_id = ",
+            "SELECT storage_key, content_hash FROM assets WHERE +repository_id = ",
         );
         select.push_bind(repository_id).push(" AND id IN (");
         push_list(&mut select, ids);
@@ -327,7 +331,10 @@ impl SqliteDatabase {
             .await
             .db()?
             .into_iter()
-            .map(|row| DeletedAsset { storage_key: row.get("storage_key"), sha256: row.get("sha256") })
+            .map(|row| DeletedAsset {
+                storage_key: row.get("storage_key"),
+                content_hash: row.get("content_hash"),
+            })
             .collect();
 
         for key in deleted.iter().map(|asset| &asset.storage_key) {
@@ -400,11 +407,19 @@ fn push_score(query: &mut QueryBuilder<'_, Sqlite>, keyword: Option<&str>) {
 /// Sorts the tag filter rarest first and works out whether the rarest tag is rare enough (at most 1 asset in
 /// [`RARE_TAG_SHARE`]) that its assignments should drive the page. Walking the repository newest first and probing
 /// each asset's tags finds a page of a common tag at once, but reads most of the repository for a rare one.
-async fn order_tags_by_use(connection: &mut sqlx::SqliteConnection, query: &mut ListQuery) -> DbResult<TagPlan> {
+async fn order_tags_by_use(
+    connection: &mut sqlx::SqliteConnection,
+    query: &mut ListQuery,
+) -> DbResult<TagPlan> {
     if query.tags.is_empty() {
-        return Ok(TagPlan { drive_from_rarest: false, rarest_count: 0, all_known: true });
+        return Ok(TagPlan {
+            drive_from_rarest: false,
+            rarest_count: 0,
+            all_known: true,
+        });
     }
-    let mut uses = QueryBuilder::<Sqlite>::new("SELECT id, asset_count FROM tags WHERE repository_id = ");
+    let mut uses =
+        QueryBuilder::<Sqlite>::new("SELECT id, asset_count FROM tags WHERE repository_id = ");
     uses.push_bind(query.repository_id).push(" AND id IN (");
     push_list(&mut uses, &query.tags);
     uses.push(")");
@@ -416,14 +431,18 @@ async fn order_tags_by_use(connection: &mut sqlx::SqliteConnection, query: &mut 
         .into_iter()
         .collect();
     // A tag of another repository or an unknown id counts as unused: it matches nothing.
-    query.tags.sort_by_key(|tag| counts.get(tag).copied().unwrap_or(0));
+    query
+        .tags
+        .sort_by_key(|tag| counts.get(tag).copied().unwrap_or(0));
     let rarest = counts.get(&query.tags[0]).copied().unwrap_or(0);
 
-    let repository_size: i64 = sqlx::query_scalar("SELECT coalesce(sum(count), 0) FROM asset_counts WHERE repository_id = ?")
-        .bind(query.repository_id)
-        .fetch_one(&mut *connection)
-        .await
-        .db()?;
+    let repository_size: i64 = sqlx::query_scalar(
+        "SELECT coalesce(sum(count), 0) FROM asset_counts WHERE repository_id = ?",
+    )
+    .bind(query.repository_id)
+    .fetch_one(&mut *connection)
+    .await
+    .db()?;
     Ok(TagPlan {
         drive_from_rarest: rarest.saturating_mul(RARE_TAG_SHARE) <= repository_size,
         rarest_count: rarest,
@@ -451,16 +470,26 @@ fn push_filters(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery) {
 
 /// Appends the WHERE clause. With `drive_from_tag`, it keeps SQLite off the repository index, so the caller's
 /// condition on the rarest tag's assignments drives the query.
-fn push_filters_driven(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery, drive_from_tag: bool) {
-    let indexed_keyword = filters.keyword.as_deref().filter(|keyword| uses_search_index(keyword));
+fn push_filters_driven(
+    query: &mut QueryBuilder<'_, Sqlite>,
+    filters: &ListQuery,
+    drive_from_tag: bool,
+) {
+    let indexed_keyword = filters
+        .keyword
+        .as_deref()
+        .filter(|keyword| uses_search_index(keyword));
     // With ids or an indexed keyword, the unary `+` keeps SQLite off the repository index, so the query is driven by
     // the id index or the trigram matches instead of walking every asset of the repository and probing the list.
-    let repository_column = if !filters.ids.is_empty() || indexed_keyword.is_some() || drive_from_tag {
-        " WHERE +a.repository_id = "
-    } else {
-        " WHERE a.repository_id = "
-    };
-    query.push(repository_column).push_bind(filters.repository_id);
+    let repository_column =
+        if !filters.ids.is_empty() || indexed_keyword.is_some() || drive_from_tag {
+            " WHERE +a.repository_id = "
+        } else {
+            " WHERE a.repository_id = "
+        };
+    query
+        .push(repository_column)
+        .push_bind(filters.repository_id);
     if let Some(kind) = &filters.kind {
         query.push(" AND a.kind = ").push_bind(kind.clone());
     }
@@ -501,7 +530,9 @@ fn push_filters_driven(query: &mut QueryBuilder<'_, Sqlite>, filters: &ListQuery
     }
     // One EXISTS probe per tag: SQLite stops at the first assignment instead of counting them.
     for tag in &filters.tags {
-        query.push(" AND EXISTS (SELECT 1 FROM asset_tags t WHERE t.asset_id = a.id AND t.tag_id = ");
+        query.push(
+            " AND EXISTS (SELECT 1 FROM asset_tags t WHERE t.asset_id = a.id AND t.tag_id = ",
+        );
         query.push_bind(tag.clone()).push(")");
     }
 }
@@ -540,14 +571,22 @@ fn is_tags_only(query: &ListQuery) -> bool {
 /// Counts the assets that carry every tag of `query`, starting from the first (rarest) tag's assignments instead of
 /// probing every asset of the repository. The caller has checked that every tag is one of the repository's.
 async fn count_tagged(connection: &mut sqlx::SqliteConnection, query: &ListQuery) -> DbResult<i64> {
-    let (first, others) = query.tags.split_first().expect("is_tags_only checked the tags");
-    let mut count = QueryBuilder::<Sqlite>::new("SELECT count(*) FROM asset_tags t0 WHERE t0.tag_id = ");
+    let (first, others) = query
+        .tags
+        .split_first()
+        .expect("is_tags_only checked the tags");
+    let mut count =
+        QueryBuilder::<Sqlite>::new("SELECT count(*) FROM asset_tags t0 WHERE t0.tag_id = ");
     count.push_bind(first.clone());
     for tag in others {
         count.push(" AND EXISTS (SELECT 1 FROM asset_tags t WHERE t.asset_id = t0.asset_id AND t.tag_id = ");
         count.push_bind(tag.clone()).push(")");
     }
-    count.build_query_scalar().fetch_one(&mut *connection).await.db()
+    count
+        .build_query_scalar()
+        .fetch_one(&mut *connection)
+        .await
+        .db()
 }
 
 /// Appends the keyset condition that starts a page after `after`.
@@ -564,7 +603,9 @@ fn push_after(query: &mut QueryBuilder<'_, Sqlite>, after: &ListPosition, by_sco
     }
     // A row-value comparison lets SQLite seek the creation index to the cursor even with bound parameters. The
     // equivalent OR form makes it walk the index from the newest asset.
-    query.push("(a.created_at, a.id) < (").push_bind(after.created_at);
+    query
+        .push("(a.created_at, a.id) < (")
+        .push_bind(after.created_at);
     query.push(", ").push_bind(after.id.clone()).push(")");
     if by_score {
         query.push("))");

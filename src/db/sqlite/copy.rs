@@ -46,7 +46,10 @@ impl SqliteDatabase {
         };
         check_migrations(&applied, &sqlx::migrate!("./migrations/sqlite"))
             .context("the source database does not match this medialib version")?;
-        Ok(Self { pool })
+        Ok(Self {
+            pending_pool: pool.clone(),
+            pool,
+        })
     }
 
     pub(super) async fn copy_summary(&self) -> DbResult<CopySummary> {
@@ -208,7 +211,7 @@ impl SqliteDatabase {
         let rows = fetch_page(
             &mut *reader,
             "SELECT id, repository_id, filename, uploaded_filename, extension, size, kind, content_type, width,
-                    height, notes, credits, alt, uploader_id, sha256, storage_key, created_at, last_modified
+                    height, notes, credits, alt, uploader_id, content_hash, storage_key, created_at, last_modified
              FROM assets",
             after,
             limit,
@@ -248,7 +251,7 @@ impl SqliteDatabase {
                     credits: row.get("credits"),
                     alt: row.get("alt"),
                     uploader_id: row.get("uploader_id"),
-                    sha256: row.get("sha256"),
+                    content_hash: row.get("content_hash"),
                     storage_key: row.get("storage_key"),
                     created_at: row.get("created_at"),
                     last_modified: row.get("last_modified"),
@@ -380,7 +383,7 @@ impl SqliteDatabase {
         for asset in rows {
             let added = sqlx::query(
                 "INSERT INTO assets (id, repository_id, filename, uploaded_filename, extension, size, kind,
-                     content_type, width, height, notes, credits, alt, uploader_id, sha256, storage_key, created_at,
+                     content_type, width, height, notes, credits, alt, uploader_id, content_hash, storage_key, created_at,
                      last_modified, search_filename, search_notes, search_credits, search_alt)
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (id) DO NOTHING",
@@ -399,7 +402,7 @@ impl SqliteDatabase {
             .bind(&asset.credits)
             .bind(&asset.alt)
             .bind(&asset.uploader_id)
-            .bind(&asset.sha256)
+            .bind(&asset.content_hash)
             .bind(&asset.storage_key)
             .bind(asset.created_at)
             .bind(asset.last_modified)

@@ -1,7 +1,7 @@
 //! The embedded SQLite backend.
 //!
 //! The database runs in WAL mode with `synchronous = FULL`, so a committed transaction survives a killed process and
-//! a power loss. Every transaction that writes starts with `BEGIN IMMEDIATE`: it takes the write lock up front, so a
+//! a power loss; only the rows of uploads in progress are committed without a flush (`pending_pool`). Every transaction that writes starts with `BEGIN IMMEDIATE`: it takes the write lock up front, so a
 //! read-then-write transaction never fails to upgrade when another process (a CLI command, a second server) wrote in
 //! between.
 
@@ -25,6 +25,11 @@ use super::*;
 #[derive(Clone)]
 pub struct SqliteDatabase {
     pool: SqlitePool,
+    /// Connections with `synchronous = NORMAL`, for the rows of uploads in progress: their commits reach the
+    /// operating system, which keeps them when the process is killed, without waiting for the disk. The next commit
+    /// of `pool` flushes them with the rest of the log. A power loss may forget such a row, and the bytes of that
+    /// upload then stay in storage with nothing that references them (docs/reliability.md).
+    pending_pool: SqlitePool,
 }
 
 impl SqliteDatabase {
@@ -55,9 +60,13 @@ impl SqliteDatabase {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(15))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await?;
-        let database = Self { pool };
+        let pending_pool = SqlitePoolOptions::new()
+            .max_connections(2)
+            .acquire_timeout(Duration::from_secs(15))
+            .connect_lazy_with(options.synchronous(SqliteSynchronous::Normal));
+        let database = Self { pool, pending_pool };
         database.migrate().await?;
         Ok(database)
     }
@@ -201,7 +210,7 @@ impl Database for SqliteDatabase {
         )
         .bind(storage_key)
         .bind(not_before)
-        .execute(&self.pool)
+        .execute(&self.pending_pool)
         .await
         .db()
         .map(|_| ())
@@ -211,7 +220,7 @@ impl Database for SqliteDatabase {
         sqlx::query("UPDATE pending_objects SET not_before = ? WHERE storage_key = ?")
             .bind(not_before)
             .bind(storage_key)
-            .execute(&self.pool)
+            .execute(&self.pending_pool)
             .await
             .db()
             .map(|result| result.rows_affected() == 1)
@@ -325,16 +334,16 @@ impl Database for SqliteDatabase {
     async fn record_variant(
         &self,
         storage_key: &str,
-        source_sha256: &str,
+        source_hash: &str,
         size: i64,
         now: i64,
     ) -> DbResult<()> {
         sqlx::query(
-            "INSERT INTO variants (storage_key, source_sha256, size, created_at, last_used) VALUES (?, ?, ?, ?, ?)
+            "INSERT INTO variants (storage_key, source_hash, size, created_at, last_used) VALUES (?, ?, ?, ?, ?)
              ON CONFLICT (storage_key) DO UPDATE SET last_used = excluded.last_used",
         )
         .bind(storage_key)
-        .bind(source_sha256)
+        .bind(source_hash)
         .bind(size)
         .bind(now)
         .bind(now)
@@ -359,13 +368,13 @@ impl Database for SqliteDatabase {
             .db()
     }
 
-    async fn orphaned_variants(&self, source_sha256: &str) -> DbResult<Vec<String>> {
+    async fn orphaned_variants(&self, source_hash: &str) -> DbResult<Vec<String>> {
         sqlx::query_scalar(
-            "SELECT storage_key FROM variants WHERE source_sha256 = ?
-             AND NOT EXISTS (SELECT 1 FROM assets WHERE sha256 = ?)",
+            "SELECT storage_key FROM variants WHERE source_hash = ?
+             AND NOT EXISTS (SELECT 1 FROM assets WHERE content_hash = ?)",
         )
-        .bind(source_sha256)
-        .bind(source_sha256)
+        .bind(source_hash)
+        .bind(source_hash)
         .fetch_all(&self.pool)
         .await
         .db()

@@ -103,7 +103,7 @@ async fn delete_and_remove_bytes(
 /// Deletes the cached variants of bytes that no asset has any more.
 async fn remove_orphaned_variants(state: &AppState, deleted: &[crate::db::DeletedAsset]) {
     for asset in deleted {
-        match state.db.orphaned_variants(&asset.sha256).await {
+        match state.db.orphaned_variants(&asset.content_hash).await {
             Ok(keys) => {
                 for key in keys {
                     crate::routes::variants::remove_variant(state, &key).await;

@@ -1,7 +1,8 @@
 //! `POST /assets`: upload a file as a new asset.
 //!
 //! The body streams to the object store while the first megabyte is kept for the probe, so memory stays flat
-//! whatever the file size. The store hashes and writes the bytes on other threads while this task parses the body.
+//! whatever the file size. The store hashes (BLAKE3) and writes the bytes on other threads while this task parses
+//! the body.
 //! Write order: a pending-object row, then the bytes (flushed to disk), then in one
 //! transaction the asset row and the removal of the pending row. A process killed at any point leaves either a
 //! complete asset or bytes that the sweeper deletes after the grace period. An upload that lasts longer than the grace
@@ -27,6 +28,7 @@ use crate::multipart;
 use crate::probe::{self, HEAD_LEN};
 use crate::routes::model::Asset;
 use crate::state::AppState;
+use crate::storage::content_hash::HashAlgorithm;
 use crate::storage::{asset_key, Upload, UploadRecorder};
 
 /// Largest text part accepted before its length is counted in characters: 500 code points of up to 4 bytes.
@@ -244,7 +246,11 @@ impl StoredFile {
                 Box::pin(async move { Ok(db.set_pending_upload_id(&key, &upload_id).await?) })
             })
         };
-        let upload = match state.store.start_upload(&key, recorder).await {
+        let upload = match state
+            .store
+            .start_upload(&key, HashAlgorithm::FOR_UPLOADS, recorder)
+            .await
+        {
             Ok(upload) => upload,
             Err(error) => {
                 let _ = state.db.remove_pending_object(&key).await;
@@ -350,7 +356,7 @@ impl StoredFile {
             credits: form.credits,
             alt: form.alt,
             uploader_id: caller.uploader_id.clone(),
-            sha256: hex::encode(stored.sha256),
+            content_hash: stored.content_hash,
             storage_key: self.key.clone(),
             created_at: now_millis(),
         };
