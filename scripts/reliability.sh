@@ -7,9 +7,9 @@
 #
 # Parts, short form / long form:
 #   crash  the SIGKILL harness (tests/api/crash.rs): 10 / 100 kills, on SQLite + files and on PostgreSQL + S3
-#   abuse  the protocol abuse tests and the access matrix (tests/api/protocol_abuse.rs, tests/api/access_matrix.rs),
-#          on both configurations; they have no long form
-#   fuzz   every fuzz target (scripts/fuzz.sh): 30 s / 10 min each
+#   abuse  the protocol abuse tests, the access matrix and the order of the auth checks (tests/api/protocol_abuse.rs,
+#          tests/api/access_matrix.rs, tests/api/auth.rs), on both configurations; they have no long form
+#   fuzz   every fuzz target (scripts/fuzz.sh): 20 s / 10 min each
 #   soak   mixed traffic on the embedded default (bench/soak.sh): 1 min / 30 min
 #
 # scripts/test.sh runs `scripts/reliability.sh soak` as its `reliability` suite; the crash and abuse tests are part
@@ -30,7 +30,7 @@ for argument in "$@"; do
         --long) long=true ;;
         crash | abuse | fuzz | soak) parts+=("$argument") ;;
         -h | --help)
-            sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'
+            awk 'NR > 1 && !/^#/ { exit } NR > 1 { sub(/^# ?/, ""); print }' "$0"
             exit 0
             ;;
         *)
@@ -66,10 +66,10 @@ for part in "${parts[@]}"; do
             unset MEDIALIB_CRASH_KILLS
             ;;
         abuse)
-            api_tests_on_both protocol_abuse:: access_matrix::
+            api_tests_on_both protocol_abuse:: access_matrix:: auth::
             ;;
         fuzz)
-            seconds=30
+            seconds=20
             $long && seconds=600
             step "scripts/fuzz.sh --seconds $seconds"
             bash scripts/fuzz.sh --seconds "$seconds"

@@ -28,11 +28,15 @@ const WORKERS: usize = 4;
 /// A worker deletes rather than uploads once it owns this many assets, so the checks stay quick over many kills.
 const MAX_OWNED_ASSETS: usize = 25;
 const MAX_OWNED_TAGS: usize = 5;
-/// Short, so that the sweep of interrupted uploads can be awaited at the end of the test.
+/// Short, so that the sweep of interrupted uploads can be checked at every restart and awaited at the end of the test.
 const GRACE_PERIOD_SECONDS: &str = "3";
 /// How long after the last restart the bytes of unacknowledged uploads may still be in storage: the grace period,
 /// one sweep interval and a generous margin for a loaded machine.
 const SWEEP_DEADLINE: Duration = Duration::from_secs(30);
+/// How long after the test first sees a file of an unacknowledged upload or a deleted asset in storage, at a restart,
+/// that file may still be there at a later restart: the grace period, a few sweeps (one per second here) and a margin
+/// for a loaded machine.
+const SWEEP_LAG: Duration = Duration::from_secs(10);
 /// Every stored upload starts with this text, its run's seed and its own name, so that the bytes of any upload can
 /// be recognised in storage.
 const MARKER_PREFIX: &[u8] = b"medialib-crash ";
@@ -46,6 +50,7 @@ async fn sigkill_keeps_acknowledged_changes() {
 
     let mut server = start(None, None);
     let token = server.token.clone();
+    let mut leftovers = Leftovers::default();
     let mut models: Vec<WorkerModel> = (0..WORKERS)
         .map(|worker| WorkerModel::new(worker, seed))
         .collect();
@@ -85,6 +90,7 @@ async fn sigkill_keeps_acknowledged_changes() {
         }
         observed.assert_tag_counts(cycle);
         assert_bytes(&server, &models, &observed, cycle).await;
+        leftovers.check(&server, &models, cycle);
         eprintln!(
             "crash test: kill {} of {kills} after {kill_after:?}: {acknowledged} acknowledged requests so far, {} assets \
              and {} tags checked",
@@ -813,11 +819,51 @@ async fn assert_bytes(
 
 /// Checks that the bytes of uploads that were never acknowledged (and of deleted assets) leave the storage once the grace period
 /// has passed: in the end, every upload marker in storage belongs to a listed asset.
-async fn assert_unacknowledged_bytes_swept(server: &TestServer, models: &[WorkerModel]) {
-    let live: BTreeSet<String> = models
+/// Markers of the uploads that the models say are listed.
+fn live_markers(models: &[WorkerModel]) -> BTreeSet<String> {
+    models
         .iter()
         .flat_map(|model| model.assets.values().map(|asset| asset.marker.clone()))
-        .collect();
+        .collect()
+}
+
+/// Files in storage that no listed asset owns (unacknowledged uploads and deleted assets), with the time the test
+/// first saw each, at a restart.
+#[derive(Default)]
+struct Leftovers {
+    first_seen: BTreeMap<String, Instant>,
+}
+
+impl Leftovers {
+    /// Records the leftover files in storage now, and fails on any that the test first saw more than [`SWEEP_LAG`]
+    /// ago. No request is in flight while it runs: the workers wait for the next cycle.
+    fn check(&mut self, server: &TestServer, models: &[WorkerModel], cycle: usize) {
+        let live = live_markers(models);
+        let seed_text = format!("{:016x} ", models[0].seed);
+        let stored = stored_markers(&storage_root(server.data_dir()), &seed_text);
+        let now = Instant::now();
+        self.first_seen
+            .retain(|marker, _| stored.contains_key(marker) && !live.contains(marker));
+        for marker in stored.keys().filter(|marker| !live.contains(*marker)) {
+            self.first_seen.entry(marker.clone()).or_insert(now);
+        }
+        let overdue: Vec<&PathBuf> = self
+            .first_seen
+            .iter()
+            .filter(|(_, seen)| now.duration_since(**seen) > SWEEP_LAG)
+            .map(|(marker, _)| &stored[marker])
+            .collect();
+        assert!(
+            overdue.is_empty(),
+            "after kill {}: files of unacknowledged uploads or deleted assets are still in storage more than \
+             {SWEEP_LAG:?} after the test first saw them: {overdue:#?}",
+            cycle + 1
+        );
+    }
+}
+
+async fn assert_unacknowledged_bytes_swept(server: &TestServer, models: &[WorkerModel]) {
+    let live = live_markers(models);
     let seed_text = format!("{:016x} ", models[0].seed);
     let root = storage_root(server.data_dir());
     let deadline = Instant::now() + SWEEP_DEADLINE;
