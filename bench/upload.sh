@@ -44,6 +44,16 @@ free_kib=$(df --output=avail -k "$BENCH_DIR" | tail -n1)
 ((free_kib > needed_kib)) || die "$BENCH_DIR has $((free_kib / 1024)) MiB free; the upload benchmark needs $((needed_kib / 1024)) MiB"
 log "free disk in $BENCH_DIR: $((free_kib / 1024)) MiB, needed: $((needed_kib / 1024)) MiB"
 
+# Uploads one small asset that stays, so that the repository's directory exists during the measured uploads, as it
+# does for any repository that holds assets. Deleting a repository's last asset removes its empty directory, and the
+# next upload recreates and flushes it.
+keep_one_asset() {
+    local address="$1" bearer="$2" status
+    status=$(printf 'kept' | curl -sS -o /dev/null -w '%{http_code}' -H 'repository: demo' \
+        -H "authorization: Bearer $bearer" -F 'file=@-;filename=kept.txt' "http://$address/assets")
+    [[ "$status" == 200 ]] || die "the upload of the asset that stays returned $status"
+}
+
 data_dir="$BENCH_DIR/upload-medialib"
 rm -rf "$data_dir"
 max_bytes=$(((largest_mib + 1) * 1024 * 1024))
@@ -51,6 +61,7 @@ start_medialib "$data_dir" --rate-limit 0 --max-upload-size "$max_bytes"
 medialib_pid=$SERVER_PID
 medialib_addr=$SERVER_ADDR
 token="$(new_token "$data_dir")"
+keep_one_asset "$medialib_addr" "$token"
 
 baseline_pid=""
 if [[ -n "$baseline" ]]; then
@@ -63,6 +74,7 @@ if [[ -n "$baseline" ]]; then
     baseline_pid=$SERVER_PID
     baseline_addr=$SERVER_ADDR
     baseline_token="$(new_token "$baseline_dir")"
+    keep_one_asset "$baseline_addr" "$baseline_token"
     MEDIALIB="$current_binary"
     SERVER_PID=$medialib_pid
 fi
@@ -84,6 +96,7 @@ if [[ -n "$s3" ]]; then
     s3_server_pid=$SERVER_PID
     s3_server_addr=$SERVER_ADDR
     s3_token="$(new_token "$s3_data_dir")"
+    keep_one_asset "$s3_server_addr" "$s3_token"
     SERVER_PID=$medialib_pid
 fi
 

@@ -2,9 +2,10 @@
 //!
 //! The staging file is `{final path}#{n}`, the name `object_store`'s `LocalFileSystem` uses for its own multipart
 //! uploads: listings skip it, and [`super::BlobStore::delete`] removes it with the final file. When the upload
-//! finishes, the thread renames the file to its final name, then flushes the file and its directory at the same time
-//! (two flushes in flight take less time than one after the other). Until both are done the upload's asset row is not
-//! written, so no row names bytes that a power loss could take; an aborted upload never gets its final name.
+//! finishes, the thread renames the file to its final name, then flushes the file and its directory (and the parents
+//! of directories it created) at the same time: flushes in flight together take less time than one after the other.
+//! The upload's asset row is written only once all of them are done, so no row names bytes that a power loss could
+//! take; an aborted upload never gets its final name.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -194,28 +195,32 @@ fn write_chunks(mut file: &File, mut receiver: PipeReceiver) -> io::Result<()> {
     Ok(())
 }
 
-/// Renames the file to its final name, then flushes it and the directories whose entries changed, on two threads.
+/// Renames the file to its final name, then flushes it and each directory whose entries changed, all at once: one
+/// thread per directory.
 fn make_durable(file: File, target: &Target) -> io::Result<()> {
     std::fs::rename(&target.staging, &target.destination)?;
     let directory = target
         .destination
         .parent()
         .ok_or_else(|| io::Error::other("a stored file has no parent directory"))?;
+    let parents = target
+        .created_directories
+        .iter()
+        .filter_map(|created| created.parent());
+    let directories: Vec<&Path> = std::iter::once(directory).chain(parents).collect();
     std::thread::scope(|scope| {
-        let directories = scope.spawn(|| {
-            sync_directory(directory)?;
-            for created in &target.created_directories {
-                if let Some(parent) = created.parent() {
-                    sync_directory(parent)?;
-                }
-            }
-            Ok::<(), io::Error>(())
-        });
-        let file_flushed = file.sync_all();
-        let directories_flushed = directories
-            .join()
-            .unwrap_or_else(|_| Err(io::Error::other("flushing the directories panicked")));
-        file_flushed.and(directories_flushed)
+        let flushes: Vec<_> = directories
+            .iter()
+            .map(|directory| scope.spawn(|| sync_directory(directory)))
+            .collect();
+        let mut outcome = file.sync_all();
+        for flush in flushes {
+            let flushed = flush
+                .join()
+                .unwrap_or_else(|_| Err(io::Error::other("flushing a directory panicked")));
+            outcome = outcome.and(flushed);
+        }
+        outcome
     })
 }
 

@@ -83,16 +83,17 @@ pub async fn upload_asset(
         outcome = tail.finish().await;
     }
     let file = match (outcome, file) {
-        (Ok(()), Some(file)) => file,
-        (Ok(()), None) => return Err(ApiError::bad_request(
-            "no_file",
-            "The request has no file; send it as a multipart part named `file` with a filename.",
-        )),
-        (Err(error), file) => {
+        (Ok(()), Some(file)) if file.filename.is_some() => file,
+        (outcome, file) => {
             if let Some(file) = file {
                 file.discard(&state).await;
             }
-            return Err(error);
+            return Err(outcome.err().unwrap_or_else(|| {
+                ApiError::bad_request(
+                    "no_file",
+                    "The request has no file; send it as a multipart part named `file` with a filename.",
+                )
+            }));
         }
     };
 
@@ -114,7 +115,11 @@ struct FormFields {
     alt: Option<String>,
 }
 
-/// Reads every part; the file part streams to storage and is stored in `file` as soon as it starts.
+/// Reads every part; the file part streams to the storage prepared in `file`.
+///
+/// The storage (pending row, staging file, writing and hashing threads) is prepared while the first part's headers
+/// arrive. A client that sends `Expect: 100-continue`, as curl does for bodies over 1 MiB, sends nothing before the
+/// body is first read, so preparing first would add the preparation's time to every such upload.
 async fn read_form(
     state: &AppState,
     caller: &Caller,
@@ -122,12 +127,17 @@ async fn read_form(
     form: &mut FormFields,
     file: &mut Option<StoredFile>,
 ) -> ApiResult<()> {
-    while let Some(mut part) = parts.next_field().await.map_err(multipart::to_api_error)? {
+    let (prepared, first) = tokio::join!(StoredFile::start(state, caller), parts.next_field());
+    let prepared = prepared.map(|prepared| file.insert(prepared));
+    let mut next = first.map_err(multipart::to_api_error)?;
+    let stored = prepared?;
+
+    while let Some(mut part) = next {
         let name = part.name().unwrap_or_default().to_owned();
         let filename = multipart::part_filename(&part);
 
         if name == "file" || filename.is_some() {
-            if file.is_some() {
+            if stored.filename.is_some() {
                 return Err(ApiError::bad_request(
                     "too_many_files",
                     "The request has more than one file part; send exactly one part named `file`.",
@@ -148,10 +158,13 @@ async fn read_form(
             let filename = Filename::parse(&raw_filename).map_err(|error| {
                 ApiError::bad_request("invalid_filename", format!("Invalid filename: {error}."))
             })?;
-            let stored = file.insert(StoredFile::start(state, caller, filename).await?);
+            stored.filename = Some(filename);
             stored
                 .receive(&mut part, state.config.max_upload_size)
                 .await?;
+            // multer reads the next part only once this one is dropped.
+            drop(part);
+            next = parts.next_field().await.map_err(multipart::to_api_error)?;
             continue;
         }
 
@@ -167,6 +180,8 @@ async fn read_form(
             }
             _ => skip_part(&mut part, &name).await?,
         }
+        drop(part);
+        next = parts.next_field().await.map_err(multipart::to_api_error)?;
     }
     Ok(())
 }
@@ -223,7 +238,8 @@ struct StoredFile {
     settled: bool,
     id: String,
     key: String,
-    filename: Filename,
+    /// Set when the file part starts.
+    filename: Option<Filename>,
     upload: Option<Upload>,
     size: u64,
     head: Vec<u8>,
@@ -232,7 +248,7 @@ struct StoredFile {
 }
 
 impl StoredFile {
-    async fn start(state: &AppState, caller: &Caller, filename: Filename) -> ApiResult<Self> {
+    async fn start(state: &AppState, caller: &Caller) -> ApiResult<Self> {
         let id = new_asset_id();
         let key = asset_key(caller.repository.id, &id);
 
@@ -264,7 +280,7 @@ impl StoredFile {
             settled: false,
             id,
             key,
-            filename,
+            filename: None,
             upload: Some(upload),
             size: 0,
             head: Vec::new(),
@@ -340,12 +356,16 @@ impl StoredFile {
             }
         };
 
-        let extension = self.filename.extension();
+        let filename = self
+            .filename
+            .take()
+            .expect("a file is committed once its part has started");
+        let extension = filename.extension();
         let probe = probe::probe(&self.head, self.size as usize <= HEAD_LEN, &extension);
         let asset = NewAsset {
             id: self.id.clone(),
             repository_id: caller.repository.id,
-            filename: self.filename.as_str().to_owned(),
+            filename: filename.as_str().to_owned(),
             extension,
             size: self.size as i64,
             kind: probe.kind.as_str().to_owned(),
