@@ -25,7 +25,7 @@ impl HashAlgorithm {
         }
     }
 
-    /// Returns the algorithm that made a stored hash, or `None` when it names none that this version knows.
+    /// Returns the algorithm that made a stored hash, or `None` for an algorithm this version does not implement.
     pub fn of(stored: &str) -> Option<Self> {
         match stored.split_once(':')?.0 {
             "sha256" => Some(Self::Sha256),

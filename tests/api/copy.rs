@@ -857,7 +857,7 @@ async fn copy_rejects_foreign_target() {
 /// gives them the same ETag as before, and `copy` checks their bytes with SHA-256, while new uploads are hashed with
 /// BLAKE3.
 #[tokio::test]
-async fn assets_hashed_with_sha256_keep_their_etag_and_copy() {
+async fn sha256_assets_survive_migration_and_copy() {
     let source = Installation::embedded();
     let good = b"bytes stored before BLAKE3".to_vec();
     let good_sha256 = hex::encode(sha2::Sha256::digest(&good));
@@ -980,7 +980,8 @@ async fn open_sqlite(path: &Path) -> sqlx::SqliteConnection {
         .expect("open the SQLite database")
 }
 
-/// An asset row of repository 1 as migration 5 defines it, with its SHA-256 in the `sha256` column.
+/// Returns the INSERT statement of an asset row of repository 1 as migration 5 defines it, with its SHA-256 in the
+/// `sha256` column.
 fn legacy_asset_row(id: &str, filename: &str, size: usize, sha256: &str) -> String {
     format!(
         "INSERT INTO assets (id, repository_id, filename, uploaded_filename, extension, size, kind, content_type,

@@ -819,7 +819,7 @@ async fn assert_bytes(
 
 /// Checks that the bytes of uploads that were never acknowledged (and of deleted assets) leave the storage once the grace period
 /// has passed: in the end, every upload marker in storage belongs to a listed asset.
-/// Markers of the uploads that the models say are listed.
+/// Returns the markers of the uploads that the models expect to be listed.
 fn live_markers(models: &[WorkerModel]) -> BTreeSet<String> {
     models
         .iter()
