@@ -261,6 +261,18 @@ pub enum IndexChanges {
 
 /// Rank of a keyword match: a filename equal to the keyword, then starting with it, then containing it, then a
 /// match in alt, notes or credits. Lower ranks come first.
+/// Turns a failed migration into the error that a user sees. A database that a newer medialib version migrated has
+/// a migration that this version lacks, which sqlx reports in its own terms.
+pub(crate) fn migration_error(error: sqlx::migrate::MigrateError) -> anyhow::Error {
+    match error {
+        sqlx::migrate::MigrateError::VersionMissing(version) => anyhow::anyhow!(
+            "the database has migration {version}, which this medialib version does not have: a newer version \
+             migrated it; run that version or a later one"
+        ),
+        other => other.into(),
+    }
+}
+
 pub mod score {
     pub const FILENAME_EQUAL: i64 = 0;
     pub const FILENAME_PREFIX: i64 = 1;

@@ -276,3 +276,32 @@ async fn cli_works_beside_running_server() {
         vec![REPOSITORY.to_string(), "late-repo".to_string()]
     );
 }
+
+#[tokio::test]
+async fn cli_rejects_database_of_newer_version() {
+    let dir = tempfile::tempdir().unwrap();
+    run_cli(dir.path(), &["repository", "create", "kept"]).success();
+    {
+        use sqlx::Connection;
+        let path = dir.path().join("medialib.sqlite");
+        let mut connection =
+            sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
+                .await
+                .expect("open the database");
+        sqlx::query(
+            "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+             VALUES (9999, 'from a newer version', 1, x'00', 0)",
+        )
+        .execute(&mut connection)
+        .await
+        .expect("record a migration of a newer version");
+    }
+
+    let output = run_cli(dir.path(), &["repository", "list"]);
+    output.assert_failure();
+    assert!(
+        output.stderr.contains("migration 9999") && output.stderr.contains("newer version"),
+        "the message should name the migration and the cause: {}",
+        output.stderr
+    );
+}

@@ -60,8 +60,8 @@ impl PostgresDatabase {
     async fn migrate(&self) -> anyhow::Result<()> {
         sqlx::migrate!("./migrations/postgres")
             .run(&self.pool)
-            .await?;
-        Ok(())
+            .await
+            .map_err(migration_error)
     }
 
     async fn begin(&self) -> DbResult<Transaction<'static, Postgres>> {

@@ -79,6 +79,9 @@ impl SqliteDatabase {
         loop {
             match migrator.run(&self.pool).await {
                 Ok(()) => return Ok(()),
+                Err(error @ sqlx::migrate::MigrateError::VersionMissing(_)) => {
+                    return Err(migration_error(error))
+                }
                 Err(error) if attempt < 5 => {
                     attempt += 1;
                     tracing::debug!(error = %error, attempt, "migration failed; retrying");
