@@ -304,6 +304,9 @@ fn spawn_background_tasks(state: &AppState, settings: &ServeSettings) {
     });
 }
 
+/// How long a stopping server waits for its database connections to close.
+const DATABASE_CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
 async fn run_until_stopped(
     listener: tokio::net::TcpListener,
     app: NormalizedRouter,
@@ -322,6 +325,10 @@ async fn run_until_stopped(
     };
 
     crate::server::serve(listener, app, signal, shutdown_timeout, header_timeout).await;
+    // Background tasks may still hold a connection; they are not waited for long.
+    if tokio::time::timeout(DATABASE_CLOSE_TIMEOUT, state.db.close()).await.is_err() {
+        tracing::warn!("closing the database timed out; the next start recovers its log");
+    }
     tracing::info!("stopped");
     Ok(())
 }

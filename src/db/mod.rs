@@ -285,6 +285,8 @@ pub mod score {
 pub trait Database: Send + Sync + 'static {
     /// Checks that the database responds.
     async fn ping(&self) -> DbResult<()>;
+    /// Closes the connections once the ones in use are returned.
+    async fn close(&self) {}
 
     /// Returns the total size of all assets' bytes.
     async fn stored_bytes(&self) -> DbResult<i64>;

@@ -381,6 +381,7 @@ async fn first_start_not_when_repository_exists() {
 #[tokio::test]
 async fn graceful_shutdown_on_sigterm() {
     let mut server = TestServer::start();
+    server.upload_ok("before-stop.txt", b"written before SIGTERM").await;
     server.list_ok(&[]).await;
     let status = Command::new("kill")
         .args(["-TERM", &server.pid().to_string()])
@@ -394,6 +395,13 @@ async fn graceful_shutdown_on_sigterm() {
         exit.success(),
         "a graceful shutdown exits with 0, got {exit}"
     );
+
+    // On SQLite, closing the last connection copies the log into the database file and deletes the log.
+    if std::env::var_os("MEDIALIB_TEST_DATABASE_URL").is_none() {
+        let log = server.data_dir().join("medialib.sqlite-wal");
+        let log_size = std::fs::metadata(&log).map_or(0, |metadata| metadata.len());
+        assert_eq!(log_size, 0, "the server left a write-ahead log of {log_size} bytes");
+    }
 }
 
 #[tokio::test]

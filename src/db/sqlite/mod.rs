@@ -136,6 +136,13 @@ impl<T> ResultExt<T> for Result<T, sqlx::Error> {
 
 #[async_trait]
 impl Database for SqliteDatabase {
+    /// Closes every connection; SQLite then copies the log into the database file and deletes it, unless another
+    /// process still has the database open.
+    async fn close(&self) {
+        self.pending_pool.close().await;
+        self.pool.close().await;
+    }
+
     async fn ping(&self) -> DbResult<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)
