@@ -56,7 +56,8 @@ pub struct ServeSettings {
     #[arg(long, env = "MEDIALIB_SESSION_TTL", default_value_t = 7 * 24 * 3600)]
     pub session_ttl: u64,
 
-    /// Seconds a client may stay silent while sending a request body before the request is cut off.
+    /// Seconds a new connection gets to send its request headers, and a client may stay silent while sending a
+    /// request body, before the request is cut off (408 for a body).
     #[arg(long, env = "MEDIALIB_READ_TIMEOUT", default_value_t = 30)]
     pub read_timeout: u64,
 

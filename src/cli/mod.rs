@@ -97,10 +97,19 @@ fn usage_error(error: clap::Error) -> ExitCode {
         };
     }
     let rendered = error.render().to_string();
-    let first_line = rendered
-        .lines()
+    let mut lines = rendered.lines();
+    let mut first_line = lines
         .next()
-        .unwrap_or("error: invalid arguments");
+        .unwrap_or("error: invalid arguments")
+        .to_owned();
+    // A list that clap puts under its first line, such as the missing arguments, belongs in the one line.
+    if first_line.ends_with(':') {
+        let items: Vec<&str> = lines
+            .take_while(|line| line.starts_with(' '))
+            .map(str::trim)
+            .collect();
+        first_line = format!("{first_line} {}", items.join(", "));
+    }
     let tip = rendered
         .lines()
         .map(str::trim)

@@ -305,3 +305,27 @@ async fn cli_rejects_database_of_newer_version() {
         output.stderr
     );
 }
+
+#[test]
+fn cli_names_missing_argument() {
+    let dir = tempfile::tempdir().unwrap();
+    for (args, missing) in [
+        (&["token", "create"][..], "--repository"),
+        (&["repository", "create"][..], "<NAME>"),
+    ] {
+        let output = run_cli(dir.path(), args);
+        output.assert_failure();
+        assert_eq!(
+            output.stderr.trim().lines().count(),
+            1,
+            "one line: {}",
+            output.stderr
+        );
+        assert!(
+            output.stderr.contains(missing),
+            "`medialib {}` should name {missing}: {}",
+            args.join(" "),
+            output.stderr
+        );
+    }
+}
