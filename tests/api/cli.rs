@@ -280,14 +280,16 @@ async fn cli_works_beside_running_server() {
 #[tokio::test]
 async fn cli_rejects_database_of_newer_version() {
     let dir = tempfile::tempdir().unwrap();
-    run_cli(dir.path(), &["repository", "create", "kept"]).success();
+    // SQLite even when the suite runs on PostgreSQL: the test edits the database file.
+    let path = dir.path().join("medialib.sqlite");
+    let database_url = format!("sqlite://{}", path.display());
+    let list = ["repository", "list", "--database-url", &database_url];
+    run_cli(dir.path(), &list).success();
     {
         use sqlx::Connection;
-        let path = dir.path().join("medialib.sqlite");
-        let mut connection =
-            sqlx::SqliteConnection::connect(&format!("sqlite://{}", path.display()))
-                .await
-                .expect("open the database");
+        let mut connection = sqlx::SqliteConnection::connect(&database_url)
+            .await
+            .expect("open the database");
         sqlx::query(
             "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
              VALUES (9999, 'from a newer version', 1, x'00', 0)",
@@ -297,7 +299,7 @@ async fn cli_rejects_database_of_newer_version() {
         .expect("record a migration of a newer version");
     }
 
-    let output = run_cli(dir.path(), &["repository", "list"]);
+    let output = run_cli(dir.path(), &list);
     output.assert_failure();
     assert!(
         output.stderr.contains("migration 9999") && output.stderr.contains("newer version"),
