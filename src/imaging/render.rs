@@ -228,11 +228,15 @@ fn resize(image: DynamicImage, full_size: (u32, u32), plan: &Plan) -> Result<Rgb
         DynamicImage::ImageRgba8(_) => DynamicImage::ImageRgba8(RgbaImage::new(plan.scaled.0, plan.scaled.1)),
         _ => DynamicImage::ImageRgb8(image::RgbImage::new(plan.scaled.0, plan.scaled.1)),
     };
+    // The products can pass the image's edge by a rounding error when the image is a reduced decode, which the
+    // resizer rejects, so the box is clamped to the image.
+    let left = (f64::from(source.x) * scale_x).min(f64::from(width));
+    let top = (f64::from(source.y) * scale_y).min(f64::from(height));
     let options = ResizeOptions::new().resize_alg(ResizeAlg::Convolution(FilterType::Lanczos3)).crop(
-        f64::from(source.x) * scale_x,
-        f64::from(source.y) * scale_y,
-        f64::from(source.width) * scale_x,
-        f64::from(source.height) * scale_y,
+        left,
+        top,
+        (f64::from(source.width) * scale_x).min(f64::from(width) - left),
+        (f64::from(source.height) * scale_y).min(f64::from(height) - top),
     );
     Resizer::new()
         .resize(&image, &mut target, &options)
