@@ -45,7 +45,7 @@ free_kib=$(df --output=avail -k "$BENCH_DIR" | tail -n1)
 log "free disk in $BENCH_DIR: $((free_kib / 1024)) MiB, needed: $((needed_kib / 1024)) MiB"
 
 # Uploads one small asset that stays, so that the repository's directory exists during the measured uploads, as it
-# does for any repository that holds assets. Deleting a repository's last asset removes its empty directory, and the
+# does for any repository that contains assets. Deleting a repository's last asset removes its empty directory, and the
 # next upload recreates and flushes it.
 keep_one_asset() {
     local address="$1" bearer="$2" status

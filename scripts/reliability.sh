@@ -8,7 +8,7 @@
 # Parts, short form / long form:
 #   crash  the SIGKILL harness (tests/api/crash.rs): 10 / 100 kills, on SQLite + files and on PostgreSQL + S3
 #   abuse  the protocol abuse tests, the access matrix and the order of the auth checks (tests/api/protocol_abuse.rs,
-#          tests/api/access_matrix.rs, tests/api/auth.rs), on both configurations; they have no long form
+#          tests/api/access_matrix.rs, tests/api/auth.rs), on both configurations. No long form.
 #   fuzz   every fuzz target (scripts/fuzz.sh): 20 s / 10 min each
 #   soak   mixed traffic on the embedded default (bench/soak.sh): 1 min / 30 min
 #

@@ -261,8 +261,8 @@ pub enum IndexChanges {
 
 /// Rank of a keyword match: a filename equal to the keyword, then starting with it, then containing it, then a
 /// match in alt, notes or credits. Lower ranks come first.
-/// Turns a failed migration into the error that a user sees. A database that a newer medialib version migrated has
-/// a migration that this version lacks, which sqlx reports in its own terms.
+/// Converts a failed migration into the error shown to the user. A database migrated by a newer medialib version has
+/// a migration that this version lacks, and sqlx reports that in its own terms.
 pub(crate) fn migration_error(error: sqlx::migrate::MigrateError) -> anyhow::Error {
     match error {
         sqlx::migrate::MigrateError::VersionMissing(version) => anyhow::anyhow!(

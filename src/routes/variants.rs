@@ -343,9 +343,9 @@ fn variant_headers(format: Format, etag: &str, vary_accept: bool) -> HeaderMap {
     headers
 }
 
-/// Returns a digest of the source's hash (its hex digest, so a variant of an asset stored before migration 0006
-/// keeps its key), the normalised parameters and the output format, so that the ETag of a variant differs between
-/// sources as well as between parameters.
+/// Returns a digest of the source's hash, the normalised parameters and the output format, so that the ETag of a
+/// variant differs between sources as well as between parameters. The hash enters as its hex digest only, so a
+/// variant of an asset stored before migration 0006 keeps its key.
 fn variant_fingerprint(source_digest: &str, params: &ImageParams, format: Format) -> String {
     let text = format!(
         "{source_digest};{}fm={}",

@@ -5,7 +5,7 @@
 //! finishes, the thread renames the file to its final name, then flushes the file and its directory (and the parents
 //! of directories it created) at the same time: flushes in flight together take less time than one after the other.
 //! The upload's asset row is written only once all of them are done, so no row names bytes that a power loss could
-//! take; an aborted upload never gets its final name.
+//! take. An aborted upload never gets its final name.
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};

@@ -33,9 +33,8 @@ const GRACE_PERIOD_SECONDS: &str = "3";
 /// How long after the last restart the bytes of unacknowledged uploads may still be in storage: the grace period,
 /// one sweep interval and a generous margin for a loaded machine.
 const SWEEP_DEADLINE: Duration = Duration::from_secs(30);
-/// How long after the test first sees a file of an unacknowledged upload or a deleted asset in storage, at a restart,
-/// that file may still be there at a later restart: the grace period, a few sweeps (one per second here) and a margin
-/// for a loaded machine.
+/// Longest time a file of an unacknowledged upload or a deleted asset may stay in storage after the test first found
+/// it at a restart: the grace period, a few sweeps (one per second here) and a margin for a loaded machine.
 const SWEEP_LAG: Duration = Duration::from_secs(10);
 /// Every stored upload starts with this text, its run's seed and its own name, so that the bytes of any upload can
 /// be recognised in storage.

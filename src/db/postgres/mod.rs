@@ -211,8 +211,8 @@ impl Database for PostgresDatabase {
     }
 
     /// Commits with `synchronous_commit` off: the server acknowledges before its log reaches the disk. The row
-    /// survives a killed medialib process, which is what it is for; a crash of the database server may forget it,
-    /// and the bytes of that upload then stay in storage with nothing that references them (docs/reliability.md).
+    /// survives a killed medialib process, which is what it is for. A crash of the database server may lose it, and
+    /// the bytes of that upload then stay in storage with nothing that references them (docs/reliability.md).
     async fn add_pending_object(&self, storage_key: &str, not_before: i64) -> DbResult<()> {
         let mut tx = self.pool.begin().await.db()?;
         sqlx::query("SET LOCAL synchronous_commit = off")
