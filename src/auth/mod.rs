@@ -66,16 +66,15 @@ pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
 
 /// Looks up a token secret; returns it only while it is neither revoked nor expired.
 pub async fn find_live_token(state: &AppState, secret: &str) -> ApiResult<Option<TokenRecord>> {
-    let Some(token) = state.db.find_token(&hash_token(secret)).await? else {
-        return Ok(None);
-    };
+    let token = state.db.find_token(&hash_token(secret)).await?;
+    Ok(token.filter(is_live))
+}
+
+fn is_live(token: &TokenRecord) -> bool {
     let expired = token
         .expires_at
         .is_some_and(|expires_at| expires_at <= now_millis());
-    if token.revoked_at.is_some() || expired {
-        return Ok(None);
-    }
-    Ok(Some(token))
+    token.revoked_at.is_none() && !expired
 }
 
 async fn authorize(headers: &HeaderMap, state: &AppState, write: bool) -> ApiResult<Caller> {
@@ -84,22 +83,28 @@ async fn authorize(headers: &HeaderMap, state: &AppState, write: bool) -> ApiRes
             "Missing bearer token; send the header `authorization: Bearer <token>`.",
         ));
     };
-    let Some(token) = find_live_token(state, secret).await? else {
+    let repository_name = headers
+        .get("repository")
+        .and_then(|value| value.to_str().ok())
+        .map(str::trim);
+
+    // One query reads the token, the named repository and the token's access to it.
+    let access = state
+        .db
+        .find_token_access(&hash_token(secret), repository_name.unwrap_or_default())
+        .await?;
+    let Some(access) = access.filter(|access| is_live(&access.token)) else {
         return Err(ApiError::unauthorized(
             "The token is unknown, expired or revoked; create a new one.",
         ));
     };
 
-    let Some(repository_name) = headers
-        .get("repository")
-        .and_then(|value| value.to_str().ok())
-    else {
+    let Some(repository_name) = repository_name else {
         return Err(ApiError::bad_request(
             "missing_repository",
             "Missing `repository` header; send the name of the repository, such as `repository: demo`.",
         ));
     };
-    let repository_name = repository_name.trim();
     if repository_name.is_empty() {
         return Err(ApiError::bad_request(
             "missing_repository",
@@ -107,22 +112,15 @@ async fn authorize(headers: &HeaderMap, state: &AppState, write: bool) -> ApiRes
         ));
     }
 
-    let denied = || {
-        ApiError::forbidden(format!(
-            "This token has no access to repository {repository_name:?}."
-        ))
+    let token = access.token;
+    let repository = match access.repository {
+        Some(repository) if access.allowed => repository,
+        _ => {
+            return Err(ApiError::forbidden(format!(
+                "This token has no access to repository {repository_name:?}."
+            )))
+        }
     };
-    let Some(repository) = state.db.find_repository(repository_name).await? else {
-        return Err(denied());
-    };
-    let allowed = match (&token.repository_id, &token.user_id) {
-        (Some(repository_id), _) => *repository_id == repository.id,
-        (None, Some(user_id)) => state.db.user_in_repository(user_id, repository.id).await?,
-        (None, None) => false,
-    };
-    if !allowed {
-        return Err(denied());
-    }
     if write && token.read_only {
         return Err(ApiError::forbidden(
             "This token is read-only; use a write token to change the repository.",

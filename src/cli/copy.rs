@@ -59,7 +59,8 @@ pub struct CopySettings {
     #[arg(long, env = "MEDIALIB_TO_STORAGE_URL", value_parser = StorageUrl::parse)]
     to_storage_url: Option<StorageUrl>,
 
-    /// Assets whose bytes are copied at the same time; each keeps up to about 24 MiB of its bytes in memory.
+    /// Assets whose bytes are copied at the same time; each keeps up to about 32 MiB of its bytes in memory (8 MiB
+    /// into local files).
     #[arg(
         long,
         env = "MEDIALIB_CONCURRENCY",

@@ -46,7 +46,7 @@ enum Command {
 
 /// Runs the command line; returns 0 on success and 1 with a one-line message on standard error otherwise.
 pub fn main() -> ExitCode {
-    crate::memory::limit_arenas();
+    crate::memory::tune_allocator();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(error) => return usage_error(error),

@@ -6,6 +6,8 @@
 pub mod copy;
 pub mod postgres;
 pub mod sqlite;
+#[cfg(test)]
+mod tests;
 
 use async_trait::async_trait;
 
@@ -66,6 +68,16 @@ pub struct TokenRecord {
     pub read_only: bool,
     pub expires_at: Option<i64>,
     pub revoked_at: Option<i64>,
+}
+
+/// A token, and what it may reach in the repository that a request names.
+#[derive(Debug, Clone)]
+pub struct TokenAccess {
+    pub token: TokenRecord,
+    /// The named repository, when it exists.
+    pub repository: Option<RepositoryRecord>,
+    /// Whether the token may reach that repository: it was created for it, or its user is a member.
+    pub allowed: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -306,6 +318,13 @@ pub trait Database: Send + Sync + 'static {
     async fn list_tokens(&self) -> DbResult<Vec<TokenSummary>>;
     async fn revoke_token(&self, id: &str, now: i64) -> DbResult<()>;
     async fn find_token(&self, secret_hash: &str) -> DbResult<Option<TokenRecord>>;
+    /// Looks up a token with the repository named `repository_name` and whether the token may reach it, in one query:
+    /// the check that opens every API request.
+    async fn find_token_access(
+        &self,
+        secret_hash: &str,
+        repository_name: &str,
+    ) -> DbResult<Option<TokenAccess>>;
 
     /// Creates a user, or adds the repository to an existing user with that email.
     async fn create_user(&self, email: &str, repository_id: i64, now: i64) -> DbResult<UserRecord>;
@@ -313,7 +332,6 @@ pub trait Database: Send + Sync + 'static {
     async fn set_password(&self, email: &str, password_hash: &str, now: i64) -> DbResult<()>;
     async fn list_users(&self) -> DbResult<Vec<UserSummary>>;
     async fn find_user_by_email(&self, email: &str) -> DbResult<Option<UserRecord>>;
-    async fn user_in_repository(&self, user_id: &str, repository_id: i64) -> DbResult<bool>;
 
     /// Records a stored object that no asset references yet; the sweeper deletes it after `not_before`.
     async fn add_pending_object(&self, storage_key: &str, not_before: i64) -> DbResult<()>;

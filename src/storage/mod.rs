@@ -192,33 +192,25 @@ impl BlobStore {
         let sink = match (&self.local, &self.s3) {
             (Some(local), _) => {
                 let path = local.path_to_filesystem(&location)?;
-                Sink::Local(local::StagedFile::create(path).await?)
+                Sink::Local(local::StagedFile::create(path, algorithm))
             }
-            (None, Some(bucket)) => Sink::Remote(RemoteUpload {
-                store: self.store.clone(),
-                client: bucket.client.clone(),
-                location,
-                path: bucket.path(key),
-                recorder: Some(recorder),
-                state: RemoteState::Buffering {
-                    chunks: Vec::new(),
-                    length: 0,
+            (None, Some(bucket)) => Sink::Remote {
+                upload: RemoteUpload {
+                    store: self.store.clone(),
+                    client: bucket.client.clone(),
+                    location,
+                    path: bucket.path(key),
+                    recorder: Some(recorder),
+                    state: RemoteState::Buffering {
+                        chunks: Vec::new(),
+                        length: 0,
+                    },
                 },
-            }),
+                hash: HashThread::start(algorithm),
+            },
             (None, None) => unreachable!("a store is either local or S3"),
         };
-        let (hash_sender, hasher) = pipe::spawn(HASH_PIPE_BUDGET_BYTES, move |mut receiver| {
-            let mut hasher = algorithm.hasher();
-            while let Some(piece) = receiver.recv() {
-                hasher.update(&piece.chunk);
-            }
-            hasher.finish()
-        });
-        Ok(Upload {
-            sink,
-            hash_sender: Some(hash_sender),
-            hasher,
-        })
+        Ok(Upload { sink })
     }
 
     /// Stores a small object in one request, such as a rendered variant.
@@ -342,14 +334,12 @@ const REMOTE_PART_BYTES: usize = 8 * 1024 * 1024;
 /// Parts of an S3 multipart upload sent concurrently before `write` waits.
 const REMOTE_PARTS_IN_FLIGHT: usize = 2;
 
-/// An object being written, and the hash of its bytes being computed on another thread.
+/// An object being written and hashed.
 ///
-/// Memory is bounded: on the local file system by the queues of the writing and hashing threads (8 MiB each), on
-/// S3 by the part size times the parts in flight plus the part being filled.
+/// Memory is bounded: on the local file system by the queue of the writing thread (8 MiB), on S3 by the queue of the
+/// hashing thread (8 MiB) and the part size times the parts in flight plus the part being filled.
 pub struct Upload {
     sink: Sink,
-    hash_sender: Option<pipe::PipeSender>,
-    hasher: JoinHandle<String>,
 }
 
 /// A finished object.
@@ -360,46 +350,87 @@ pub struct StoredObject {
 }
 
 enum Sink {
+    /// Hashed and written by the file's own thread.
     Local(local::StagedFile),
-    Remote(RemoteUpload),
+    /// Sent to S3 by the request's task and hashed by another thread.
+    Remote {
+        upload: RemoteUpload,
+        hash: HashThread,
+    },
 }
 
 impl Upload {
     pub async fn write(&mut self, chunk: Bytes) -> Result<(), StorageError> {
-        let hash_sender = self
-            .hash_sender
-            .as_ref()
-            .expect("the upload is open until finish or abort");
-        if hash_sender.send(chunk.clone()).await.is_err() {
-            return Err(std::io::Error::other("the hashing thread stopped").into());
-        }
         match &mut self.sink {
             Sink::Local(file) => file.write(chunk).await?,
-            Sink::Remote(upload) => upload.write(chunk).await?,
+            Sink::Remote { upload, hash } => {
+                hash.send(chunk.clone()).await?;
+                upload.write(chunk).await?;
+            }
         }
         Ok(())
     }
 
     /// Completes the object, makes it durable and returns the hash of its bytes.
-    pub async fn finish(mut self) -> Result<StoredObject, StorageError> {
-        self.hash_sender = None;
-        match self.sink {
+    pub async fn finish(self) -> Result<StoredObject, StorageError> {
+        let content_hash = match self.sink {
             Sink::Local(file) => file.finish().await?,
-            Sink::Remote(upload) => upload.finish().await?,
-        }
-        let content_hash = self.hasher.await.map_err(std::io::Error::other)?;
+            Sink::Remote { upload, hash } => {
+                let content_hash = hash.finish();
+                upload.finish().await?;
+                content_hash.await?
+            }
+        };
         Ok(StoredObject { content_hash })
     }
 
     /// Abandons the object; bytes written so far are discarded.
     pub async fn abort(self) {
-        drop(self.hash_sender);
         let outcome = match self.sink {
             Sink::Local(file) => file.abort().await.map_err(StorageError::from),
-            Sink::Remote(upload) => upload.abort().await,
+            Sink::Remote { upload, hash } => {
+                drop(hash);
+                upload.abort().await
+            }
         };
         if let Err(error) = outcome {
             tracing::warn!(error = %error, "failed to abort an upload");
+        }
+    }
+}
+
+/// A thread that hashes the chunks sent to it.
+struct HashThread {
+    sender: pipe::PipeSender,
+    hasher: JoinHandle<String>,
+}
+
+impl HashThread {
+    fn start(algorithm: HashAlgorithm) -> Self {
+        let (sender, hasher) = pipe::spawn(HASH_PIPE_BUDGET_BYTES, move |mut receiver| {
+            let mut hasher = algorithm.hasher();
+            while let Some(piece) = receiver.recv() {
+                hasher.update(&piece.chunk);
+            }
+            hasher.finish()
+        });
+        Self { sender, hasher }
+    }
+
+    async fn send(&self, chunk: Bytes) -> Result<(), StorageError> {
+        self.sender
+            .send(chunk)
+            .await
+            .map_err(|_| std::io::Error::other("the hashing thread stopped").into())
+    }
+
+    /// Ends the input; the returned future gives the hash once the thread has hashed every chunk.
+    fn finish(self) -> impl std::future::Future<Output = Result<String, StorageError>> {
+        drop(self.sender);
+        async move {
+            self.hasher
+                .await
+                .map_err(|error| std::io::Error::other(error).into())
         }
     }
 }

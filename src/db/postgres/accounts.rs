@@ -1,5 +1,6 @@
 //! Repositories, tokens and users.
 
+use sqlx::postgres::PgRow;
 use sqlx::Row;
 
 use super::text::storable;
@@ -229,14 +230,7 @@ impl PostgresDatabase {
         .fetch_optional(&self.pool)
         .await
         .db()?;
-        Ok(row.map(|row| TokenRecord {
-            id: row.get("id"),
-            repository_id: row.get("repository_id"),
-            user_id: row.get("user_id"),
-            read_only: row.get("read_only"),
-            expires_at: row.get("expires_at"),
-            revoked_at: row.get("revoked_at"),
-        }))
+        Ok(row.map(|row| token_from_row(&row)))
     }
 
     pub(super) async fn create_user(
@@ -363,20 +357,53 @@ impl PostgresDatabase {
         }))
     }
 
-    pub(super) async fn user_in_repository(
+    pub(super) async fn find_token_access(
         &self,
-        user_id: &str,
-        repository_id: i64,
-    ) -> DbResult<bool> {
-        if !storable(user_id) {
-            return Ok(false);
+        secret_hash: &str,
+        repository_name: &str,
+    ) -> DbResult<Option<TokenAccess>> {
+        if !storable(secret_hash) {
+            return Ok(None);
         }
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM user_repositories WHERE user_id = $1 AND repository_id = $2)")
-            .bind(user_id)
-            .bind(repository_id)
-            .fetch_one(&self.pool)
-            .await
-            .db()
+        // No repository has an empty name.
+        let repository_name = if storable(repository_name) {
+            repository_name
+        } else {
+            ""
+        };
+        let row = sqlx::query(
+            "SELECT t.id, t.repository_id, t.user_id, t.read_only, t.expires_at, t.revoked_at,
+                    r.id AS named_id, r.name AS named_name, r.created_at AS named_created_at,
+                    CASE
+                        WHEN r.id IS NULL THEN false
+                        WHEN t.repository_id IS NOT NULL THEN t.repository_id = r.id
+                        WHEN t.user_id IS NOT NULL THEN EXISTS (
+                            SELECT 1 FROM user_repositories m WHERE m.user_id = t.user_id AND m.repository_id = r.id)
+                        ELSE false
+                    END AS allowed
+             FROM tokens t
+             LEFT JOIN repositories r ON r.name = $1
+             WHERE t.secret_hash = $2",
+        )
+        .bind(repository_name)
+        .bind(secret_hash)
+        .fetch_optional(&self.pool)
+        .await
+        .db()?;
+        Ok(row.map(|row| {
+            let repository = row
+                .get::<Option<i64>, _>("named_id")
+                .map(|id| RepositoryRecord {
+                    id,
+                    name: row.get("named_name"),
+                    created_at: row.get("named_created_at"),
+                });
+            TokenAccess {
+                token: token_from_row(&row),
+                repository,
+                allowed: row.get("allowed"),
+            }
+        }))
     }
 }
 
@@ -400,4 +427,16 @@ async fn insert_token(
     .await
     .db()
     .map(|_| ())
+}
+
+/// Reads the token columns of a row of `tokens`.
+fn token_from_row(row: &PgRow) -> TokenRecord {
+    TokenRecord {
+        id: row.get("id"),
+        repository_id: row.get("repository_id"),
+        user_id: row.get("user_id"),
+        read_only: row.get("read_only"),
+        expires_at: row.get("expires_at"),
+        revoked_at: row.get("revoked_at"),
+    }
 }

@@ -190,6 +190,14 @@ impl Database for PostgresDatabase {
         self.find_token(secret_hash).await
     }
 
+    async fn find_token_access(
+        &self,
+        secret_hash: &str,
+        repository_name: &str,
+    ) -> DbResult<Option<TokenAccess>> {
+        self.find_token_access(secret_hash, repository_name).await
+    }
+
     async fn create_user(&self, email: &str, repository_id: i64, now: i64) -> DbResult<UserRecord> {
         self.create_user(email, repository_id, now).await
     }
@@ -204,10 +212,6 @@ impl Database for PostgresDatabase {
 
     async fn find_user_by_email(&self, email: &str) -> DbResult<Option<UserRecord>> {
         self.find_user_by_email(email).await
-    }
-
-    async fn user_in_repository(&self, user_id: &str, repository_id: i64) -> DbResult<bool> {
-        self.user_in_repository(user_id, repository_id).await
     }
 
     /// Commits with `synchronous_commit` off: the server acknowledges before its log reaches the disk. The row

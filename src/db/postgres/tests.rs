@@ -541,6 +541,15 @@ async fn write_outcomes(database: &dyn Database) -> Vec<String> {
 }
 
 #[tokio::test]
+async fn access_and_settling() {
+    let Some(url) = fresh_database_url().await else {
+        return;
+    };
+    let postgres = PostgresDatabase::open(&url).await.expect("open PostgreSQL");
+    crate::db::tests::check_access_and_settling(&postgres).await;
+}
+
+#[tokio::test]
 async fn concurrent_writers_lose_nothing() {
     let Some(url) = fresh_database_url().await else {
         return;

@@ -1,5 +1,6 @@
 //! Repositories, tokens and users.
 
+use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 
 use super::{ResultExt, SqliteDatabase};
@@ -198,14 +199,7 @@ impl SqliteDatabase {
         .fetch_optional(&self.pool)
         .await
         .db()?;
-        Ok(row.map(|row| TokenRecord {
-            id: row.get("id"),
-            repository_id: row.get("repository_id"),
-            user_id: row.get("user_id"),
-            read_only: row.get("read_only"),
-            expires_at: row.get("expires_at"),
-            revoked_at: row.get("revoked_at"),
-        }))
+        Ok(row.map(|row| token_from_row(&row)))
     }
 
     pub(super) async fn create_user(
@@ -330,20 +324,44 @@ impl SqliteDatabase {
         }))
     }
 
-    pub(super) async fn user_in_repository(
+    pub(super) async fn find_token_access(
         &self,
-        user_id: &str,
-        repository_id: i64,
-    ) -> DbResult<bool> {
-        let found: Option<i64> = sqlx::query_scalar(
-            "SELECT 1 FROM user_repositories WHERE user_id = ? AND repository_id = ?",
+        secret_hash: &str,
+        repository_name: &str,
+    ) -> DbResult<Option<TokenAccess>> {
+        let row = sqlx::query(
+            "SELECT t.id, t.repository_id, t.user_id, t.read_only, t.expires_at, t.revoked_at,
+                    r.id AS named_id, r.name AS named_name, r.created_at AS named_created_at,
+                    CASE
+                        WHEN r.id IS NULL THEN 0
+                        WHEN t.repository_id IS NOT NULL THEN t.repository_id = r.id
+                        WHEN t.user_id IS NOT NULL THEN EXISTS (
+                            SELECT 1 FROM user_repositories m WHERE m.user_id = t.user_id AND m.repository_id = r.id)
+                        ELSE 0
+                    END AS allowed
+             FROM tokens t
+             LEFT JOIN repositories r ON r.name = ?
+             WHERE t.secret_hash = ?",
         )
-        .bind(user_id)
-        .bind(repository_id)
+        .bind(repository_name)
+        .bind(secret_hash)
         .fetch_optional(&self.pool)
         .await
         .db()?;
-        Ok(found.is_some())
+        Ok(row.map(|row| {
+            let repository = row
+                .get::<Option<i64>, _>("named_id")
+                .map(|id| RepositoryRecord {
+                    id,
+                    name: row.get("named_name"),
+                    created_at: row.get("named_created_at"),
+                });
+            TokenAccess {
+                token: token_from_row(&row),
+                repository,
+                allowed: row.get("allowed"),
+            }
+        }))
     }
 }
 
@@ -367,4 +385,16 @@ async fn insert_token(
     .await
     .db()
     .map(|_| ())
+}
+
+/// Reads the token columns of a row of `tokens`.
+fn token_from_row(row: &SqliteRow) -> TokenRecord {
+    TokenRecord {
+        id: row.get("id"),
+        repository_id: row.get("repository_id"),
+        user_id: row.get("user_id"),
+        read_only: row.get("read_only"),
+        expires_at: row.get("expires_at"),
+        revoked_at: row.get("revoked_at"),
+    }
 }

@@ -62,21 +62,14 @@ impl AssetRow {
 
 impl SqliteDatabase {
     pub(super) async fn insert_asset(&self, asset: NewAsset) -> DbResult<AssetRecord> {
-        let mut tx = self.begin_write().await?;
-
-        let pending = sqlx::query("DELETE FROM pending_objects WHERE storage_key = ?")
-            .bind(&asset.storage_key)
-            .execute(&mut *tx)
-            .await
-            .db()?;
-        if pending.rows_affected() == 0 {
-            return Err(DbError::NotFound);
-        }
-        sqlx::query(
+        // One statement, so one round trip to the connection's thread: it inserts the row only while the pending row
+        // of its bytes exists, and a trigger (migration 0007) removes that pending row.
+        let inserted = sqlx::query(
             "INSERT INTO assets (id, repository_id, filename, uploaded_filename, extension, size, kind, content_type,
                  width, height, notes, credits, alt, uploader_id, content_hash, storage_key, created_at, last_modified,
                  search_filename, search_notes, search_credits, search_alt)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+             WHERE EXISTS (SELECT 1 FROM pending_objects WHERE storage_key = ?)",
         )
         .bind(&asset.id)
         .bind(asset.repository_id)
@@ -100,11 +93,13 @@ impl SqliteDatabase {
         .bind(fold(asset.notes.as_deref().unwrap_or("")))
         .bind(fold(asset.credits.as_deref().unwrap_or("")))
         .bind(fold(asset.alt.as_deref().unwrap_or("")))
-        .execute(&mut *tx)
+        .bind(&asset.storage_key)
+        .execute(&self.pool)
         .await
         .db()?;
-
-        tx.commit().await.db()?;
+        if inserted.rows_affected() == 0 {
+            return Err(DbError::NotFound);
+        }
         Ok(AssetRecord {
             id: asset.id,
             repository_id: asset.repository_id,

@@ -1,9 +1,14 @@
 //! The embedded SQLite backend.
 //!
 //! The database runs in WAL mode with `synchronous = FULL`, so a committed transaction survives a killed process and
-//! a power loss; only the rows of uploads in progress are committed without a flush (`pending_pool`). Every transaction that writes starts with `BEGIN IMMEDIATE`: it takes the write lock up front, so a
-//! read-then-write transaction never fails to upgrade when another process (a CLI command, a second server) wrote in
-//! between.
+//! a power loss; only the rows of uploads in progress are committed without a flush (`pending_pool`). Every
+//! transaction that writes starts with `BEGIN IMMEDIATE`, or is a single statement, which takes the write lock when
+//! it starts: a read-then-write transaction never fails to upgrade when another process (a CLI command, a second
+//! server) wrote in between.
+//!
+//! Each connection runs on a thread of its own, so every statement is a round trip between threads; the queries of
+//! a request are as few as possible, and pools do not ping a connection before lending it (a file has no link to
+//! check).
 
 mod accounts;
 mod assets;
@@ -60,11 +65,13 @@ impl SqliteDatabase {
         let pool = SqlitePoolOptions::new()
             .max_connections(8)
             .acquire_timeout(Duration::from_secs(15))
+            .test_before_acquire(false)
             .connect_with(options.clone())
             .await?;
         let pending_pool = SqlitePoolOptions::new()
             .max_connections(2)
             .acquire_timeout(Duration::from_secs(15))
+            .test_before_acquire(false)
             .connect_lazy_with(options.synchronous(SqliteSynchronous::Normal));
         let database = Self { pool, pending_pool };
         database.migrate().await?;
@@ -194,6 +201,14 @@ impl Database for SqliteDatabase {
         self.find_token(secret_hash).await
     }
 
+    async fn find_token_access(
+        &self,
+        secret_hash: &str,
+        repository_name: &str,
+    ) -> DbResult<Option<TokenAccess>> {
+        self.find_token_access(secret_hash, repository_name).await
+    }
+
     async fn create_user(&self, email: &str, repository_id: i64, now: i64) -> DbResult<UserRecord> {
         self.create_user(email, repository_id, now).await
     }
@@ -208,10 +223,6 @@ impl Database for SqliteDatabase {
 
     async fn find_user_by_email(&self, email: &str) -> DbResult<Option<UserRecord>> {
         self.find_user_by_email(email).await
-    }
-
-    async fn user_in_repository(&self, user_id: &str, repository_id: i64) -> DbResult<bool> {
-        self.user_in_repository(user_id, repository_id).await
     }
 
     async fn add_pending_object(&self, storage_key: &str, not_before: i64) -> DbResult<()> {

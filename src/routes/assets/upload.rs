@@ -1,7 +1,7 @@
 //! `POST /assets`: upload a file as a new asset.
 //!
 //! The body streams to the object store while the first megabyte is kept for the probe, so memory stays flat
-//! whatever the file size. The store hashes (BLAKE3) and writes the bytes on other threads while this task parses
+//! whatever the file size. The store hashes (BLAKE3) and writes the bytes on another thread while this task parses
 //! the body.
 //! Write order: a pending-object row, then the bytes (flushed to disk), then in one
 //! transaction the asset row and the removal of the pending row. A process killed at any point leaves either a
@@ -117,9 +117,9 @@ struct FormFields {
 
 /// Reads every part; the file part streams to the storage prepared in `file`.
 ///
-/// The storage (pending row, staging file, writing and hashing threads) is prepared while the first part's headers
-/// arrive. A client that sends `Expect: 100-continue`, as curl does for bodies over 1 MiB, sends nothing before the
-/// body is first read, so preparing first would add the preparation's time to every such upload.
+/// The storage (pending row and writing thread) is prepared while the first part's headers arrive. A client that
+/// sends `Expect: 100-continue`, as curl does for bodies over 1 MiB, sends nothing before the body is first read, so
+/// preparing first would add the preparation's time to every such upload.
 async fn read_form(
     state: &AppState,
     caller: &Caller,
