@@ -236,6 +236,11 @@ fn metrics_handle() -> PrometheusHandle {
             let recorder = PrometheusBuilder::new().build_recorder();
             let handle = recorder.handle();
             let _ = metrics::set_global_recorder(recorder);
+
+            // Series that start at zero appear in the first scrape, before the first upload or render.
+            metrics::gauge!("medialib_uploads_in_flight").set(0.0);
+            metrics::counter!("medialib_uploaded_bytes_total").absolute(0);
+            metrics::counter!("medialib_renders_total").absolute(0);
             handle
         })
         .clone()

@@ -47,7 +47,7 @@ pub fn total_size(files: &[PathBuf]) -> u64 {
         .sum()
 }
 
-/// Reads `medialib_renders_total` from `/metrics`; the counter is absent until the first render.
+/// Reads `medialib_renders_total` from `/metrics`.
 async fn renders_total(server: &TestServer) -> u64 {
     counter(server, "medialib_renders_total").await
 }

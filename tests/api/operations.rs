@@ -38,6 +38,24 @@ async fn health_metrics_and_page_need_no_headers() {
 }
 
 #[tokio::test]
+async fn metrics_start_at_zero() {
+    let server = TestServer::start();
+    let metrics = send(server.bare(Method::GET, "/metrics")).await;
+    metrics.expect(200, "GET /metrics of a fresh server");
+    let text = metrics.text();
+    for series in [
+        "medialib_uploads_in_flight 0",
+        "medialib_uploaded_bytes_total 0",
+        "medialib_renders_total 0",
+    ] {
+        assert!(
+            text.lines().any(|line| line == series),
+            "a fresh server's metrics lack `{series}`: {text}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn openapi_document_lists_every_endpoint() {
     let server = TestServer::start();
     let reply = send(server.bare(Method::GET, "/openapi.json")).await;
@@ -381,7 +399,9 @@ async fn first_start_not_when_repository_exists() {
 #[tokio::test]
 async fn graceful_shutdown_on_sigterm() {
     let mut server = TestServer::start();
-    server.upload_ok("before-stop.txt", b"written before SIGTERM").await;
+    server
+        .upload_ok("before-stop.txt", b"written before SIGTERM")
+        .await;
     server.list_ok(&[]).await;
     let status = Command::new("kill")
         .args(["-TERM", &server.pid().to_string()])
@@ -400,7 +420,10 @@ async fn graceful_shutdown_on_sigterm() {
     if std::env::var_os("MEDIALIB_TEST_DATABASE_URL").is_none() {
         let log = server.data_dir().join("medialib.sqlite-wal");
         let log_size = std::fs::metadata(&log).map_or(0, |metadata| metadata.len());
-        assert_eq!(log_size, 0, "the server left a write-ahead log of {log_size} bytes");
+        assert_eq!(
+            log_size, 0,
+            "the server left a write-ahead log of {log_size} bytes"
+        );
     }
 }
 
