@@ -54,7 +54,7 @@ pub fn tune_allocator() {
 fn set_malloc_option(option: libc::c_int, value: libc::c_int) {
     // SAFETY: mallopt only sets a field of the allocator's parameters, under its lock.
     if unsafe { libc::mallopt(option, value) } != 1 {
-        tracing::debug!(option, value, "glibc refused a malloc option");
+        tracing::debug!(option, value, "glibc rejected a malloc option");
     }
 }
 
