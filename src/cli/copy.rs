@@ -59,8 +59,8 @@ pub struct CopySettings {
     #[arg(long, env = "MEDIALIB_TO_STORAGE_URL", value_parser = StorageUrl::parse)]
     to_storage_url: Option<StorageUrl>,
 
-    /// Assets whose bytes are copied at the same time; each keeps up to about 32 MiB of its bytes in memory (8 MiB
-    /// into local files).
+    /// Assets whose bytes are copied at the same time. Each keeps up to about 32 MiB of its bytes in memory, or 8 MiB
+    /// when the target is a local directory.
     #[arg(
         long,
         env = "MEDIALIB_CONCURRENCY",

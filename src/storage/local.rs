@@ -51,7 +51,7 @@ impl StagedFile {
         let finishing = Arc::new(AtomicBool::new(false));
         let flag = finishing.clone();
         let (sender, worker) = pipe::spawn(PIPE_BUDGET_BYTES, move |receiver| {
-            write_until_closed(&destination, algorithm, receiver, &flag)
+            write_until_closed(destination, algorithm, receiver, &flag)
         });
         Self {
             sender: Some(sender),
@@ -160,15 +160,15 @@ fn create_directories(directory: &Path) -> io::Result<Vec<PathBuf>> {
 /// Body of the writer thread: creates the staging file, hashes and writes every chunk, then either finishes the file
 /// and returns the hash or deletes the file.
 fn write_until_closed(
-    destination: &Path,
+    destination: PathBuf,
     algorithm: HashAlgorithm,
     receiver: PipeReceiver,
     finishing: &AtomicBool,
 ) -> io::Result<String> {
-    let (file, staging, created_directories) = create_staging_file(destination)?;
+    let (file, staging, created_directories) = create_staging_file(&destination)?;
     let target = Target {
         staging,
-        destination: destination.to_path_buf(),
+        destination,
         created_directories,
     };
 

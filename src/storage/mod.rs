@@ -336,8 +336,8 @@ const REMOTE_PARTS_IN_FLIGHT: usize = 2;
 
 /// An object being written and hashed.
 ///
-/// Memory is bounded: on the local file system by the queue of the writing thread (8 MiB), on S3 by the queue of the
-/// hashing thread (8 MiB) and the part size times the parts in flight plus the part being filled.
+/// Memory is bounded. On the local file system it is the queue of the writing thread (8 MiB). On S3 it is the queue of
+/// the hashing thread (8 MiB) plus the part size times the parts in flight and the part being filled.
 pub struct Upload {
     sink: Sink,
 }
@@ -376,9 +376,9 @@ impl Upload {
         let content_hash = match self.sink {
             Sink::Local(file) => file.finish().await?,
             Sink::Remote { upload, hash } => {
-                let content_hash = hash.finish();
+                let hasher = hash.finish();
                 upload.finish().await?;
-                content_hash.await?
+                hasher.await.map_err(std::io::Error::other)?
             }
         };
         Ok(StoredObject { content_hash })
@@ -424,14 +424,10 @@ impl HashThread {
             .map_err(|_| std::io::Error::other("the hashing thread stopped").into())
     }
 
-    /// Ends the input; the returned future gives the hash once the thread has hashed every chunk.
-    fn finish(self) -> impl std::future::Future<Output = Result<String, StorageError>> {
+    /// Ends the input and returns the thread, which ends with the hash once it has hashed every chunk.
+    fn finish(self) -> JoinHandle<String> {
         drop(self.sender);
-        async move {
-            self.hasher
-                .await
-                .map_err(|error| std::io::Error::other(error).into())
-        }
+        self.hasher
     }
 }
 

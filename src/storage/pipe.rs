@@ -1,6 +1,6 @@
 //! Chunks of a request body handed from the request task to a blocking thread, with the bytes in flight bounded.
 //!
-//! An upload to the local file system hands each received chunk to the thread that hashes and writes the file; an
+//! An upload to the local file system hands each received chunk to the thread that hashes and writes the file. An
 //! upload to S3 hands it to a hashing thread and sends it from the request's task. Either way, parsing the request
 //! and hashing use separate cores. A `Bytes` clone shares the chunk's buffer, so handing it over copies nothing.
 
