@@ -17,6 +17,8 @@ pub mod drain;
 pub mod error;
 #[doc(hidden)]
 pub mod fuzzing;
+#[cfg(feature = "server")]
+pub mod header_limits;
 pub mod imaging;
 #[cfg(feature = "server")]
 pub mod listing;

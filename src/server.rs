@@ -1,4 +1,4 @@
-//! The HTTP accept loop: hyper with a header read timeout and graceful shutdown.
+//! The HTTP accept loop: hyper with a header read timeout, header limits and graceful shutdown.
 //!
 //! `axum::serve` sets no timer, so hyper's header read timeout never fires and a client that sends its headers one
 //! byte a minute would hold a connection forever. This loop sets one, and gives a client that sends nothing at all
@@ -15,7 +15,12 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tower::ServiceExt;
 
+use crate::header_limits::{HYPER_MAX_HEADERS, MAX_HEADER_BYTES};
 use crate::startup::NormalizedRouter;
+
+/// HTTP/2 limit on the header list (each field counted with 32 bytes of overhead), above the middleware's limit so
+/// that the middleware sends its JSON error.
+const HYPER_MAX_HEADER_LIST: u32 = (2 * MAX_HEADER_BYTES) as u32;
 
 /// Serves `app` until `shutdown` completes, then gives open connections `grace` to finish their requests. A client
 /// gets `header_timeout` to send a request's headers.
@@ -30,8 +35,12 @@ pub async fn serve(
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(header_timeout)
+        .max_headers(HYPER_MAX_HEADERS);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(HYPER_MAX_HEADER_LIST);
     let graceful = GracefulShutdown::new();
     let mut shutdown = std::pin::pin!(shutdown);
 

@@ -153,6 +153,7 @@ pub async fn serve(settings: ServeSettings, storage: StorageSettings) -> anyhow:
 pub fn app(state: AppState, cors_origins: &str) -> anyhow::Result<NormalizedRouter> {
     let budget = crate::drain::DrainBudget(state.config.max_upload_size.saturating_add(1024 * 1024));
     let router = crate::routes::router(state)
+        .layer(middleware::from_fn(crate::header_limits::limit_headers))
         .layer(middleware::from_fn_with_state(budget, crate::drain::drain_unread_body))
         .layer(middleware::from_fn(telemetry::log_request))
         .layer(cors_layer(cors_origins)?)

@@ -12,7 +12,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use crate::fixtures;
-use crate::helpers::{raw_http, Multipart, TestServer, REPOSITORY};
+use crate::helpers::{raw_http, send, Multipart, TestServer, REPOSITORY};
 
 /// The server's `--read-timeout` in these tests, in seconds.
 const READ_TIMEOUT_SECONDS: u64 = 2;
@@ -379,6 +379,55 @@ async fn short_content_length_is_400() {
 
     assert_eq!(server.list_ok(&[]).await["total"], 0, "nothing was stored");
     assert_answers_others(&server, "after a lying Content-Length").await;
+}
+
+/// Headers over medialib's limits (100 fields, 64 KiB) but within hyper's get the JSON error, on every route.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn headers_over_the_limits_get_a_json_431() {
+    let server = abused_server();
+    let asset = server.upload_ok("limits.png", &fixtures::png(4, 4)).await;
+
+    for path in [
+        "/assets",
+        "/health",
+        "/tags",
+        asset["url"].as_str().unwrap_or("/"),
+    ] {
+        let path = path.strip_prefix(&server.base_url).unwrap_or(path);
+
+        let mut many = server.request(reqwest::Method::GET, path);
+        for index in 0..120 {
+            many = many.header(format!("x-extra-{index}"), "1");
+        }
+        send(many).await.expect_error(
+            431,
+            Some("headers_too_large"),
+            &format!("120 header fields on {path}"),
+        );
+
+        let long = server
+            .request(reqwest::Method::GET, path)
+            .header("x-long", "l".repeat(70 * 1024));
+        let reply = send(long).await;
+        reply.expect_error(
+            431,
+            Some("headers_too_large"),
+            &format!("a 70 KiB header on {path}"),
+        );
+        assert!(
+            reply.text().contains("65536"),
+            "the message names the limit: {}",
+            reply.text()
+        );
+    }
+
+    let mut within = server.request(reqwest::Method::GET, "/assets");
+    for index in 0..90 {
+        within = within.header(format!("x-extra-{index}"), "v".repeat(600));
+    }
+    send(within)
+        .await
+        .expect(200, "90 header fields of 600 bytes");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
