@@ -57,7 +57,8 @@ pub struct ServeSettings {
     pub session_ttl: u64,
 
     /// Seconds a new connection gets to send its request headers, and a client may stay silent while sending a
-    /// request body, before the request is cut off (408 for a body).
+    /// request body, before the request is cut off (408 for a body). A connection on which the client sends nothing
+    /// for this time is closed once its requests in flight finish.
     #[arg(long, env = "MEDIALIB_READ_TIMEOUT", default_value_t = 30)]
     pub read_timeout: u64,
 

@@ -282,6 +282,139 @@ async fn idle_connections_closed() {
     }
 }
 
+const FRAME_HEADERS: u8 = 0x1;
+const FRAME_SETTINGS: u8 = 0x4;
+const FRAME_PING: u8 = 0x6;
+const FRAME_GOAWAY: u8 = 0x7;
+const FLAG_ACK: u8 = 0x1;
+
+/// An HTTP/2 frame as received: type, flags, stream id and payload.
+#[derive(Debug)]
+struct Http2Frame {
+    kind: u8,
+    flags: u8,
+    stream: u32,
+    payload: Vec<u8>,
+}
+
+fn http2_frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
+    let length = (payload.len() as u32).to_be_bytes();
+    let mut frame = vec![length[1], length[2], length[3], kind, flags];
+    frame.extend_from_slice(&stream.to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}
+
+/// Takes the complete frames off the front of `buffer`.
+fn take_http2_frames(buffer: &mut Vec<u8>) -> Vec<Http2Frame> {
+    let mut frames = Vec::new();
+    while buffer.len() >= 9 {
+        let length = u32::from_be_bytes([0, buffer[0], buffer[1], buffer[2]]) as usize;
+        if buffer.len() < 9 + length {
+            break;
+        }
+        let frame: Vec<u8> = buffer.drain(..9 + length).collect();
+        frames.push(Http2Frame {
+            kind: frame[3],
+            flags: frame[4],
+            stream: u32::from_be_bytes([frame[5], frame[6], frame[7], frame[8]]) & 0x7fff_ffff,
+            payload: frame[9..].to_vec(),
+        });
+    }
+    frames
+}
+
+/// Sends `GET /health` over HTTP/2 with prior knowledge, then nothing but, when `answer_pings`, the acknowledgements
+/// that an HTTP/2 library sends by itself. Returns the frames received once the server closes the connection, or
+/// `None` when it is still open after `limit`.
+async fn idle_http2_client(
+    addr: SocketAddr,
+    answer_pings: bool,
+    limit: Duration,
+) -> Option<Vec<Http2Frame>> {
+    let authority = addr.to_string();
+    // HPACK: `:method GET` and `:scheme http` from the static table, `:path` and `:authority` as literals.
+    let mut block = vec![0x82, 0x86, 0x04, 7];
+    block.extend_from_slice(b"/health");
+    block.extend_from_slice(&[0x01, authority.len() as u8]);
+    block.extend_from_slice(authority.as_bytes());
+    let mut request = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    request.extend(http2_frame(FRAME_SETTINGS, 0, 0, &[]));
+    // Flags END_STREAM and END_HEADERS.
+    request.extend(http2_frame(FRAME_HEADERS, 0x5, 1, &block));
+
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.write_all(&request).await.expect("send the request");
+    let mut frames = Vec::new();
+    let exchange = async {
+        let (mut buffer, mut chunk) = (Vec::new(), [0u8; 4096]);
+        loop {
+            match stream.read(&mut chunk).await {
+                Ok(0) | Err(_) => return,
+                Ok(read) => buffer.extend_from_slice(&chunk[..read]),
+            }
+            for frame in take_http2_frames(&mut buffer) {
+                let unacknowledged = frame.flags & FLAG_ACK == 0;
+                if answer_pings
+                    && unacknowledged
+                    && matches!(frame.kind, FRAME_PING | FRAME_SETTINGS)
+                {
+                    let payload: &[u8] = if frame.kind == FRAME_PING {
+                        &frame.payload
+                    } else {
+                        &[]
+                    };
+                    let ack = http2_frame(frame.kind, FLAG_ACK, 0, payload);
+                    let _ = stream.write_all(&ack).await;
+                }
+                frames.push(frame);
+            }
+        }
+    };
+    tokio::time::timeout(limit, exchange).await.ok()?;
+    Some(frames)
+}
+
+/// An HTTP/2 client that stays connected after its request is disconnected. A live one, which acknowledges pings, gets
+/// a graceful shutdown once it has sent nothing else for the read timeout. A silent one is disconnected when it does not
+/// acknowledge the server's ping.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_http2_connections_closed() {
+    let server = abused_server();
+    let limit = Duration::from_secs(2 * READ_TIMEOUT_SECONDS) + CLOSE_MARGIN;
+
+    for answer_pings in [true, false] {
+        let client = if answer_pings {
+            "a client that answers pings"
+        } else {
+            "a silent client"
+        };
+        let frames = idle_http2_client(server.addr, answer_pings, limit)
+            .await
+            .unwrap_or_else(|| {
+                panic!("{client}: the idle HTTP/2 connection was still open after {limit:?}")
+            });
+
+        let response = frames
+            .iter()
+            .find(|frame| frame.kind == FRAME_HEADERS && frame.stream == 1)
+            .unwrap_or_else(|| {
+                panic!("{client}: no response headers on stream 1 among {frames:?}")
+            });
+        // HPACK static table entry 8 is `:status 200`.
+        assert_eq!(
+            response.payload.first(),
+            Some(&0x88),
+            "{client}: GET /health is 200: {frames:?}"
+        );
+        assert!(
+            frames.iter().any(|frame| frame.kind == FRAME_GOAWAY),
+            "{client}: the server sends GOAWAY before it closes: {frames:?}"
+        );
+    }
+    assert_answers_others(&server, "after idle HTTP/2 connections").await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn early_body_end_stores_nothing() {
     let server = abused_server();
