@@ -244,6 +244,15 @@ impl ImageParams {
         }
 
         params.crop = crop_anchor(&crop_words, focal_x, focal_y);
+
+        // `dpr` only multiplies the requested sizes, so it is folded into absolute ones: `w=100&dpr=2` and `w=200`
+        // are one rendering with one cache entry. A size given as a fraction of the source keeps its `dpr`.
+        let absolute = |size: Option<f64>| size.is_none_or(|size| size >= 1.0);
+        if absolute(params.width) && absolute(params.height) {
+            params.width = params.width.map(|width| width * params.dpr);
+            params.height = params.height.map(|height| height * params.dpr);
+            params.dpr = 1.0;
+        }
         params
     }
 
@@ -392,10 +401,23 @@ mod tests {
 
     #[test]
     fn parses_sizes_and_aliases() {
-        let params = ImageParams::parse("width=640&h=480&dpr=2");
+        let params = ImageParams::parse("width=640&h=480");
         assert_eq!(params.width, Some(640.0));
         assert_eq!(params.height, Some(480.0));
-        assert_eq!(params.dpr, 2.0);
+        assert_eq!(params.dpr, 1.0);
+    }
+
+    #[test]
+    fn dpr_folds_into_absolute_sizes() {
+        assert_eq!(ImageParams::parse("w=100&dpr=2"), ImageParams::parse("w=200"));
+        assert_eq!(ImageParams::parse("w=100&h=50&dpr=1.5"), ImageParams::parse("w=150&h=75"));
+        assert_eq!(ImageParams::parse("dpr=3&fm=png"), ImageParams::parse("fm=png"));
+        assert_eq!(ImageParams::parse("w=100&dpr=2").canonical(), ImageParams::parse("w=200").canonical());
+
+        let fraction = ImageParams::parse("w=0.5&h=100&dpr=2");
+        assert_eq!(fraction.width, Some(0.5), "a fraction of the source width is not a pixel size");
+        assert_eq!(fraction.height, Some(100.0));
+        assert_eq!(fraction.dpr, 2.0);
     }
 
     #[test]
@@ -406,12 +428,12 @@ mod tests {
 
     #[test]
     fn clamps_numbers() {
-        let params = ImageParams::parse("dpr=9&q=150&blur=5000&sat=-300");
-        assert_eq!(params.dpr, 5.0);
+        let params = ImageParams::parse("w=10&dpr=9&q=150&blur=5000&sat=-300");
+        assert_eq!(params.width, Some(50.0), "dpr is clamped to 5");
         assert_eq!(params.quality, Some(100));
         assert_eq!(params.blur, Some(2000));
         assert_eq!(params.saturation, Some(-100));
-        assert_eq!(ImageParams::parse("dpr=0.2").dpr, 1.0);
+        assert_eq!(ImageParams::parse("w=10&dpr=0.2").width, Some(10.0), "dpr is clamped to 1");
     }
 
     #[test]

@@ -101,6 +101,7 @@ async fn image_cache_serves_second_request() {
         "w=100&h=50&fit=crop&auto=format,compress",
         "auto=format%2Ccompress&fit=crop&h=50&w=100",
         "fit=crop&w=100.0&auto=compress,format&h=50&unknown=1",
+        "w=50&h=25&dpr=2&fit=crop&auto=format,compress",
     ] {
         let again = server.fetch(&format!("{url}?{query}"), &accept).await;
         again.expect(200, query);
