@@ -43,7 +43,8 @@ use crate::error::ErrorBody;
 )]
 struct ApiDoc;
 
-/// Adds what every API route shares: the bearer scheme, the `repository` header and the 401/403/429 responses.
+/// Adds what routes share: the 431 response of every route, and on API routes the bearer scheme, the `repository`
+/// header and the 401/403/429/503 responses.
 struct ApiRules;
 
 impl Modify for ApiRules {
@@ -86,6 +87,12 @@ impl Modify for ApiRules {
             .into_iter()
             .flatten()
             {
+                operation.responses.responses.insert(
+                    "431".into(),
+                    RefOr::T(error(
+                        "`headers_too_large`: more than 100 header fields or 64 KiB of headers",
+                    )),
+                );
                 if operation.security.is_none() {
                     continue;
                 }
@@ -111,6 +118,11 @@ impl Modify for ApiRules {
                     "429".into(),
                     RefOr::T(error("Rate limit exceeded; see the `retry-after` header")),
                 );
+                responses.entry("503".into()).or_insert_with(|| {
+                    RefOr::T(error(
+                        "The database or the file store is unavailable; see the `retry-after` header",
+                    ))
+                });
             }
         }
     }

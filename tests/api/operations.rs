@@ -99,6 +99,35 @@ async fn openapi_document_lists_every_endpoint() {
         listing_responses.get("429").is_some(),
         "GET /assets documents its 429: {listing_responses}"
     );
+    for (path, operations) in paths {
+        for (method, operation) in operations.as_object().expect("path item object") {
+            assert!(
+                operation["responses"].get("431").is_some(),
+                "{method} {path} documents the 431 of too many or too large headers"
+            );
+        }
+    }
+
+    let file = &paths["/files/{repository}/{file}"]["get"];
+    for status in ["200", "206", "304", "404", "416", "422", "503"] {
+        assert!(
+            file["responses"].get(status).is_some(),
+            "GET of a file documents its {status}: {}",
+            file["responses"]
+        );
+    }
+    let parameters: Vec<&str> = file["parameters"]
+        .as_array()
+        .expect("parameters of the file route")
+        .iter()
+        .filter_map(|parameter| parameter["name"].as_str())
+        .collect();
+    for name in ["w", "h", "fit", "rect", "dpr", "q", "fm", "auto"] {
+        assert!(
+            parameters.contains(&name),
+            "GET of a file documents the image parameter {name:?}: {parameters:?}"
+        );
+    }
 }
 
 /// Waits until a stderr line satisfies `predicate`, up to 5 s, and returns it.
