@@ -116,7 +116,7 @@ pub async fn serve(
 /// Completes when the server stops or when the client has sent nothing for `idle_timeout`.
 ///
 /// hyper closes an idle HTTP/1 connection by itself, because its header read timeout also runs between requests. An
-/// HTTP/2 connection has no such timer and would stay open for as long as the client exists.
+/// HTTP/2 connection has no such timer, so a client that acknowledges hyper's pings would keep it open forever.
 async fn stop_or_idle(
     stop_watch: &mut watch::Receiver<bool>,
     read_clock: &ReadClock,

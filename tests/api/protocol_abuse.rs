@@ -514,9 +514,9 @@ async fn short_content_length_is_400() {
     assert_answers_others(&server, "after a lying Content-Length").await;
 }
 
-/// Headers over medialib's limits (100 fields, 64 KiB) but within hyper's get the JSON error, on every route.
+/// Headers over medialib's limits (100 fields, 64 KiB) but within hyper's own limits get the JSON 431 on every route.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn headers_over_the_limits_get_a_json_431() {
+async fn oversized_headers_get_json_431() {
     let server = abused_server();
     let asset = server.upload_ok("limits.png", &fixtures::png(4, 4)).await;
 

@@ -1,14 +1,14 @@
 //! The embedded SQLite backend.
 //!
 //! The database runs in WAL mode with `synchronous = FULL`, so a committed transaction survives a killed process and
-//! a power loss; only the rows of uploads in progress are committed without a flush (`pending_pool`). Every
-//! transaction that writes starts with `BEGIN IMMEDIATE`, or is a single statement, which takes the write lock when
-//! it starts: a read-then-write transaction never fails to upgrade when another process (a CLI command, a second
-//! server) wrote in between.
+//! a power loss; only the rows of uploads in progress are committed without a flush (`pending_pool`). A transaction
+//! that writes is either one statement or starts with `BEGIN IMMEDIATE` (`begin_write`). Both take the write lock
+//! when they start, so a read-then-write transaction never fails to upgrade when another process (a CLI command, a
+//! second server) wrote in between.
 //!
-//! Each connection runs on a thread of its own, so every statement is a round trip between threads; the queries of
-//! a request are as few as possible, and pools do not ping a connection before lending it (a file has no link to
-//! check).
+//! Each connection runs on a thread of its own, so every statement is a round trip between threads. A request
+//! therefore runs as few queries as possible, and the pools do not ping a connection before lending it, because a
+//! database file has no network link to check.
 
 mod accounts;
 mod assets;
